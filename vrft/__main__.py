@@ -1,0 +1,38 @@
+"""`python -m vrft [overrides]`: the Hydra entry point. Composes `conf/` (+ experiments/, sweeps/) and runs.
+
+A user error (bad config value, missing data or model) ends the process with one line on stderr and exit code 2;
+everything else is `vrft.run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from vrft.errors import VrftError
+from vrft.paths import CONF_DIR
+
+log = logging.getLogger("vrft")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from vrft.config import load_config
+
+    try:
+        run_cfg = load_config(cfg)
+        from vrft.run import run
+
+        summary = run(run_cfg)
+    except VrftError as err:
+        log.error("%s", err)
+        print(f"vrft: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return summary.get("final")
+
+
+if __name__ == "__main__":
+    main()

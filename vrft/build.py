@@ -1,0 +1,134 @@
+"""Builders that turn the typed config into objects; `vrft.run` calls them in order.
+
+Kept apart from `run.py` so tests and benchmarks build the same objects the same way. Left out: anything that
+reads a DictConfig (the config was validated into dataclasses before this point).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+
+from vrft.config import RunCfg, TaskCfg
+from vrft.data.collate import MicroBatches, PromptCollator, SFTCollator
+from vrft.data.datamodule import TrainData
+from vrft.data.rows import sft_target
+from vrft.evaluation.runner import EvalSpec, Evaluator
+from vrft.grpo.callbacks import PeriodicEval
+from vrft.grpo.module import GRPOModule
+from vrft.grpo.reference import build_reference
+from vrft.grpo.rollout import ROLLOUTS, SamplingSpec
+from vrft.grpo.samples import SampleLogger
+from vrft.grpo.sft import SFTModule
+from vrft.models.codec import codec_for
+from vrft.models.loader import ModelSpec, load_model
+from vrft.models.lora import LoraSpec, apply_lora, freeze_vision_tower
+from vrft.models.tiny import TinySpec, invalid_token_ids
+from vrft.rewards.combine import RewardSpec
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Token ids generation needs: end-of-turn ids, padding id, ids never to sample."""
+
+    eos_ids: list[int]
+    pad_id: int
+    suppress_ids: list[int]
+
+
+def model_spec(cfg: RunCfg) -> ModelSpec:
+    m = cfg.model
+    tiny = None
+    if m.tiny is not None:
+        fields = {k: v for k, v in dataclasses.asdict(m.tiny).items()}
+        fields["extra_tokens"] = tuple(fields["extra_tokens"])
+        tiny = TinySpec(**fields, min_pixels=m.min_pixels, max_pixels=m.max_pixels)
+    return ModelSpec(name=m.name, path=m.path, family=m.family, dtype=m.dtype,
+                     attn_implementation=m.attn_implementation, min_pixels=m.min_pixels, max_pixels=m.max_pixels,
+                     tiny=tiny)
+
+
+def generation_tokens(model, tokenizer) -> Tokens:
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    eos = [i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id and i is not None]
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
+        eos.insert(0, tokenizer.eos_token_id)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    return Tokens(eos_ids=eos, pad_id=pad, suppress_ids=invalid_token_ids(model, tokenizer))
+
+
+def build_policy(cfg: RunCfg):
+    """(policy, processor, codec, tokens): loaded, LoRA applied or vision frozen as configured."""
+    model, processor = load_model(model_spec(cfg), Path(cfg.paths.cache_dir))
+    model.train()
+    codec = codec_for(model.config, processor.image_processor)
+    tokens = generation_tokens(model, processor.tokenizer)
+    m = cfg.model
+    if m.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if m.lora.enabled:
+        model = apply_lora(model, LoraSpec(**{**dataclasses.asdict(m.lora),
+                                              "target_modules": tuple(m.lora.target_modules)}))
+    if m.freeze_vision:
+        freeze_vision_tower(model)
+    return model, processor, codec, tokens
+
+
+def resolve_task(cfg: RunCfg) -> TaskCfg:
+    """The task config with a synthetic world's split paths filled in (the world is written on first use)."""
+    task = cfg.task
+    if not task.synthetic:
+        return task
+    from vrft.synthetic import world_task
+
+    return world_task(task, Path(cfg.paths.cache_dir))
+
+
+def build_evaluator(cfg: RunCfg, task: TaskCfg, data, processor, codec, tokens: Tokens, out_dir: Path) -> Evaluator:
+    spec = EvalSpec(task=task.name, family=task.family, metric=task.metric, rows=data.test_rows, codec=codec,
+                    gt_json=data.gt_json, lvis=data.lvis, categories=data.eval_categories,
+                    batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens)
+    return Evaluator(spec, processor, eos_ids=tokens.eos_ids, pad_id=tokens.pad_id, suppress_ids=tokens.suppress_ids,
+                     out_dir=out_dir)
+
+
+def reward_specs(cfg: RunCfg) -> list[RewardSpec]:
+    return [RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in cfg.reward.functions.items()]
+
+
+def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec) -> L.LightningModule:
+    a = cfg.algo
+    if a.kind == "sft":
+        return SFTModule(policy, a, cfg.trainer.max_steps)
+    s = a.sampling
+    engine = ROLLOUTS.get(cfg.rollout)(SamplingSpec(s.temperature, s.top_p, s.top_k, s.max_new_tokens),
+                                       eos_ids=tokens.eos_ids, pad_id=tokens.pad_id, suppress_ids=tokens.suppress_ids)
+    reference = build_reference(policy, beta=a.beta, lora=cfg.model.lora.enabled)
+    samples = SampleLogger(loggers, codec, every=cfg.logger.log_samples_every_n_steps)
+    return GRPOModule(policy, processor, a, reward_specs=reward_specs(cfg), rollout_engine=engine,
+                      reference=reference, max_steps=cfg.trainer.max_steps, on_samples=samples)
+
+
+def build_datamodule(cfg: RunCfg, data, processor) -> TrainData:
+    a = cfg.algo
+    inner = (SFTCollator(processor, lambda row: sft_target(row, think=a.sft_think)) if a.kind == "sft"
+             else PromptCollator(processor))
+    return TrainData(data.train_rows, MicroBatches(inner, a.prompts_per_batch), prompts_per_step=a.prompts_per_step,
+                     seed=cfg.seed, num_workers=cfg.data.num_workers)
+
+
+def build_trainer(cfg: RunCfg, loggers, evaluator: Evaluator, run_dir: Path) -> L.Trainer:
+    t = cfg.trainer
+    callbacks = []
+    if cfg.eval.val_every_n_steps > 0:
+        callbacks.append(PeriodicEval(evaluator, every=cfg.eval.val_every_n_steps, task=cfg.task.name,
+                                      metric=cfg.task.metric))
+    return L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                     precision=t.precision, max_steps=t.max_steps, logger=loggers or False, callbacks=callbacks,
+                     log_every_n_steps=t.log_every_n_steps, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                     deterministic=t.deterministic, default_root_dir=str(run_dir), use_distributed_sampler=False)

@@ -1,0 +1,295 @@
+"""Typed schemas for the composed config, and the one validation step before anything loads.
+
+`load_config(cfg)` merges the composed Hydra config into these dataclasses (unknown keys and wrongly typed values
+are refused) and then checks ranges and names; every problem becomes a `ConfigError` whose one-line message names
+the key and what is allowed. Everything below `run.py` receives these dataclasses, never a DictConfig.
+Left out: the `hydra` node (Hydra validates its own settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from vrft.errors import ConfigError
+
+FAMILIES = ("classification", "detection", "grounding")
+READERS = ("coco", "lvis", "coop_split", "fgvc_aircraft", "reasonseg", "virft")
+QUERIES = ("gt", "all", "exist_map")
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
+KL_ESTIMATORS = ("k1", "k2", "k3")
+SCALES = ("group", "batch", "none")
+DTYPES = ("float32", "bfloat16", "float16")
+LOGGERS = ("wandb", "csv", "none")
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+
+
+@dataclass
+class SplitCfg:
+    reader: str = "coco"
+    path: str | None = None
+    images: str | None = None
+    split: str = "train"
+
+
+@dataclass
+class TaskCfg:
+    name: str = "???"
+    family: str = "detection"
+    shots: int | None = None
+    categories: list[str] | None = None
+    eval_categories: list[str] | None = None
+    prompt: str = "detection"
+    prompt_fields: dict[str, Any] = field(default_factory=dict)
+    metric: str = "mAP"
+    query: str = "gt"
+    exist_map: str | None = None
+    synthetic: dict[str, Any] | None = None
+    train: SplitCfg = field(default_factory=SplitCfg)
+    test: SplitCfg = field(default_factory=SplitCfg)
+
+
+@dataclass
+class RewardFnCfg:
+    weight: float = 1.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RewardCfg:
+    functions: dict[str, RewardFnCfg] = field(default_factory=dict)
+
+
+@dataclass
+class TinyCfg:
+    family: str = "qwen2_vl"
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 128
+    vision_depth: int = 2
+    vision_embed_dim: int = 64
+    vocab_size: int = 1024
+    extra_tokens: list[str] = field(default_factory=list)
+    seed: int = 0
+
+
+@dataclass
+class LoraCfg:
+    enabled: bool = False
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    include_vision: bool = False
+
+
+@dataclass
+class ModelCfg:
+    name: str = "???"
+    path: str | None = None
+    family: str = "qwen2_vl"
+    dtype: str = "bfloat16"
+    attn_implementation: str = "sdpa"
+    min_pixels: int = 3136
+    max_pixels: int = 401408
+    gradient_checkpointing: bool = False
+    freeze_vision: bool = False
+    tiny: TinyCfg | None = None
+    lora: LoraCfg = field(default_factory=LoraCfg)
+
+
+@dataclass
+class SamplingCfg:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 50
+    max_new_tokens: int = 256
+
+
+@dataclass
+class AlgoCfg:
+    name: str = "grpo"
+    kind: str = "grpo"
+    num_generations: int = 8
+    prompts_per_step: int = 16
+    prompts_per_batch: int = 1
+    beta: float = 0.04
+    kl: str = "k3"
+    loss_type: str = "grpo"
+    scale_rewards: str = "group"
+    adv_eps: float = 1e-4
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    num_iterations: int = 1
+    dynamic_sampling: bool = False
+    dynamic_sampling_max_tries: int = 3
+    lr: float = 1e-6
+    lr_schedule: str = "linear"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0
+    sampling: SamplingCfg = field(default_factory=SamplingCfg)
+    sft_think: bool = False
+
+    @property
+    def grad_accum(self) -> int:
+        return self.prompts_per_step // self.prompts_per_batch
+
+
+@dataclass
+class TrainerCfg:
+    accelerator: str = "cpu"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    max_steps: int = 200
+    log_every_n_steps: int = 1
+    num_threads: int | None = None
+    deterministic: bool = False
+
+
+@dataclass
+class LoggerCfg:
+    kind: str = "wandb"
+    project: str = "vrft"
+    entity: str | None = None
+    mode: str = "auto"
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    log_samples_every_n_steps: int = 50
+
+
+@dataclass
+class CheckpointCfg:
+    every_n_steps: int = 0
+
+
+@dataclass
+class PathsCfg:
+    root: str = "."
+    data_dir: str = "data"
+    cache_dir: str = ".cache"
+    output_dir: str = "outputs"
+
+
+@dataclass
+class DataCfg:
+    num_workers: int = 0
+    skip_bad: bool = False
+
+
+@dataclass
+class EvalCfg:
+    before: bool = True
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    max_samples: int | None = None
+    val_every_n_steps: int = 0
+
+
+@dataclass
+class RunCfg:
+    task: TaskCfg = field(default_factory=TaskCfg)
+    model: ModelCfg = field(default_factory=ModelCfg)
+    algo: AlgoCfg = field(default_factory=AlgoCfg)
+    reward: RewardCfg = field(default_factory=RewardCfg)
+    trainer: TrainerCfg = field(default_factory=TrainerCfg)
+    logger: LoggerCfg = field(default_factory=LoggerCfg)
+    checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
+    paths: PathsCfg = field(default_factory=PathsCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    seed: int = 0
+    rollout: str = "hf"
+    save_final_model: bool = True
+    resume: bool = False
+    experiment: Any = None
+    sweep: Any = None
+
+
+def load_config(cfg: DictConfig) -> RunCfg:
+    """Type-check and range-check a composed config; raise ConfigError with a one-line message."""
+    plain = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(RunCfg), plain)
+        run: RunCfg = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        msg = str(err).splitlines()[0]
+        raise ConfigError(f"config key {key}: {msg}") from None
+    check(run)
+    return run
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
+
+
+def _one_of(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    _require(value in choices, key, value, "must be one of " + ", ".join(choices))
+
+
+def check(run: RunCfg) -> None:
+    """Range and name checks that types alone cannot express."""
+    check_task(run.task)
+    check_algo(run.algo)
+    check_reward(run.reward)
+    m = run.model
+    _one_of("model.dtype", m.dtype, DTYPES)
+    _require(m.path is not None or m.tiny is not None, "model.path", m.path, "set a local folder or hub id")
+    _require(0 < m.min_pixels <= m.max_pixels, "model.max_pixels", m.max_pixels, "must be >= min_pixels > 0")
+    _require(run.trainer.max_steps >= 0, "trainer.max_steps", run.trainer.max_steps, "must be >= 0")
+    _one_of("rollout", run.rollout, ("hf", "vllm"))
+    _one_of("logger.kind", run.logger.kind, LOGGERS)
+    _one_of("logger.mode", run.logger.mode, WANDB_MODES)
+    _require(run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0")
+    _require(run.eval.batch_size > 0, "eval.batch_size", run.eval.batch_size, "must be > 0")
+
+
+def check_task(t: TaskCfg) -> None:
+    _one_of("task.family", t.family, FAMILIES)
+    _one_of("task.query", t.query, QUERIES)
+    _require(t.shots is None or t.shots > 0, "task.shots", t.shots, "must be a positive integer or null (all)")
+    _require(t.query != "exist_map" or bool(t.exist_map), "task.exist_map", t.exist_map, "needed for query=exist_map")
+    for split in ("train", "test"):
+        _one_of(f"task.{split}.reader", getattr(t, split).reader, READERS)
+
+
+def check_algo(a: AlgoCfg) -> None:
+    _one_of("algo.kind", a.kind, ("grpo", "sft"))
+    if a.kind == "grpo":
+        _require(a.num_generations >= 2, "algo.num_generations", a.num_generations,
+                 "GRPO needs >= 2 generations per prompt (group advantages)")
+    _require(a.beta >= 0, "algo.beta", a.beta, "must be >= 0")
+    _one_of("algo.kl", a.kl, KL_ESTIMATORS)
+    _one_of("algo.loss_type", a.loss_type, LOSS_TYPES)
+    _one_of("algo.scale_rewards", a.scale_rewards, SCALES)
+    _require(a.prompts_per_batch > 0, "algo.prompts_per_batch", a.prompts_per_batch, "must be > 0")
+    _require(a.prompts_per_step % a.prompts_per_batch == 0, "algo.prompts_per_step", a.prompts_per_step,
+             f"must be a multiple of algo.prompts_per_batch={a.prompts_per_batch}")
+    _require(a.num_iterations >= 1, "algo.num_iterations", a.num_iterations, "must be >= 1")
+    _require(a.lr > 0, "algo.lr", a.lr, "must be > 0")
+    _one_of("algo.lr_schedule", a.lr_schedule, ("linear", "constant", "cosine"))
+    _require(0 <= a.epsilon_low < 1, "algo.epsilon_low", a.epsilon_low, "must be in [0, 1)")
+    _require(a.epsilon_high >= 0, "algo.epsilon_high", a.epsilon_high, "must be >= 0")
+    s = a.sampling
+    _require(s.temperature > 0, "algo.sampling.temperature", s.temperature, "must be > 0 (sampling)")
+    _require(0 < s.top_p <= 1, "algo.sampling.top_p", s.top_p, "must be in (0, 1]")
+    _require(s.max_new_tokens > 0, "algo.sampling.max_new_tokens", s.max_new_tokens, "must be > 0")
+
+
+def check_reward(r: RewardCfg) -> None:
+    from vrft.rewards import REWARDS  # light: pure Python
+
+    _require(bool(r.functions), "reward.functions", {}, "name at least one reward")
+    for name in r.functions:
+        _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARDS)))

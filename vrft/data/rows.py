@@ -1,0 +1,93 @@
+"""Model-facing rows: a dataset record turned into prompt text and an `<answer>` solution.
+
+`to_row(record, prompt_name, codec)` gives `{"image", "problem", "solution", "kind", "meta"}`: `problem` is the
+registered prompt (the same function at training and evaluation), `solution` is the ground truth in the answer
+format the rewards parse, with boxes in the model family's coordinate space (the codec), and `meta` holds
+JSON-able facts evaluation needs (image id, category, size, label, the absolute grounding box). `sft_target`
+gives the supervised target. Left out: image decoding and resizing (DataLoader workers do that), chat templates.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from vrft.data.prompts import PROMPTS
+from vrft.data.records import ClassificationRecord, DetectionRecord, GroundingRecord, Record
+from vrft.errors import ConfigError
+from vrft.models.codec import Codec
+
+SFT_THOUGHT = "<think>...</think>"
+"""The placeholder reasoning of SFT targets with `think=True` (the data has no reasoning text)."""
+
+
+def _problem(prompt_name: str, fields: dict[str, Any]) -> str:
+    prompt = PROMPTS.get(prompt_name)
+    try:
+        inspect.signature(prompt).bind(**fields)
+    except TypeError as err:
+        raise ConfigError(f"prompt {prompt_name!r} does not take fields {sorted(fields)}: {err}") from None
+    return prompt(**fields)
+
+
+def detection_solution(boxes_model: list[list[int]]) -> str:
+    """`<answer>[{'Position': [x1, y1, x2, y2], 'Confidence': 1}, ...]</answer>`, or `No Objects` when empty."""
+    if not boxes_model:
+        return "<answer>No Objects</answer>"
+    items = ", ".join(
+        f"{{'Position': [{', '.join(str(v) for v in b)}], 'Confidence': 1}}" for b in boxes_model
+    )
+    return f"<answer>[{items}]</answer>"
+
+
+def grounding_solution(box_model: list[int]) -> str:
+    """`<answer>(x1,y1),(x2,y2)</answer>`."""
+    x1, y1, x2, y2 = box_model
+    return f"<answer>({x1},{y1}),({x2},{y2})</answer>"
+
+
+def _parts(record: Record, codec: Codec) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    """(kind, prompt fields from the record, solution, meta) for one record."""
+    if isinstance(record, DetectionRecord):
+        boxes = [codec.encode(b, record.width, record.height) for b in record.boxes]
+        meta = {
+            "image_id": record.image_id,
+            "category": record.category,
+            "category_id": record.category_id,
+            "width": record.width,
+            "height": record.height,
+        }
+        return "detection", {"category": record.category}, detection_solution(boxes), meta
+    if isinstance(record, GroundingRecord):
+        box = codec.encode(record.box, record.width, record.height)
+        meta = {
+            "image_id": record.image_id,
+            "width": record.width,
+            "height": record.height,
+            "box_abs": [float(v) for v in record.box],
+        }
+        return "grounding", {"instruction": record.instruction}, grounding_solution(box), meta
+    if isinstance(record, ClassificationRecord):
+        meta = {"image_id": record.image_id, "label": record.label, "label_id": record.label_id}
+        return "classification", {}, f"<answer>{record.label}</answer>", meta
+    raise TypeError(f"not a dataset record: {type(record).__name__}")
+
+
+def to_row(
+    record: Record, prompt_name: str, codec: Codec, prompt_fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The model-facing row of one record; `prompt_fields` add to (and override) the record's prompt fields."""
+    kind, fields, solution, meta = _parts(record, codec)
+    fields = {**fields, **(prompt_fields or {})}
+    return {
+        "image": record.image,
+        "problem": _problem(prompt_name, fields),
+        "solution": solution,
+        "kind": kind,
+        "meta": meta,
+    }
+
+
+def sft_target(row: dict[str, Any], think: bool = False) -> str:
+    """The SFT target: the solution alone (the paper's answer-only SFT), or a placeholder thought before it."""
+    return SFT_THOUGHT + row["solution"] if think else row["solution"]

@@ -1,0 +1,95 @@
+"""From a task config to training and held-out rows: read the source format, sample shots, check images, build rows.
+
+Training queries are the ground-truth (image, category) pairs of the sampled shots, as the released few-shot sets
+(one positive query per row); held-out queries follow the task's query protocol (gt, all, or an existence map).
+Synthetic tasks are first written to disk in the real format (`vrft.synthetic`) and then read by the same readers.
+Left out: mixing several tasks in one run.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vrft.config import SplitCfg, TaskCfg
+from vrft.data.classification import read_classification
+from vrft.data.coco import read_detection
+from vrft.data.fewshot import sample_shots
+from vrft.data.images import filter_readable
+from vrft.data.reasonseg import read_reasonseg
+from vrft.data.rows import to_row
+from vrft.data.virft_hf import read_virft
+from vrft.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskData:
+    train_rows: list[dict]
+    test_rows: list[dict]
+    gt_json: Path | None  # held-out detection annotations (COCO or LVIS JSON), for mAP
+    lvis: bool
+    eval_categories: list[str] | None
+    skipped: int
+
+
+def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool) -> list[Any]:
+    """The records (or, for released Visual-RFT datasets, ready rows) of one split."""
+    if split.path is None:
+        raise ConfigError(f"task.{'train' if train else 'test'}.path is not set for task {task.name}")
+    if split.reader in ("coco", "lvis"):
+        cats = task.categories if train else (task.eval_categories or task.categories)
+        query = "gt" if train else task.query
+        return read_detection(split.path, split.images or "", cats, query=query, exist_map=task.exist_map,
+                              kind=split.reader)
+    if split.reader in ("coop_split", "fgvc_aircraft"):
+        return read_classification(split.path, split.reader, split.split, split.images)
+    if split.reader == "reasonseg":
+        mode = "all" if split.split == "all_sentences" else "first"
+        return read_reasonseg(split.path, mode, skip_bad=skip_bad)
+    if split.reader == "virft":
+        return list(read_virft(split.path, split.split))
+    raise ConfigError(f"task.{'train' if train else 'test'}.reader={split.reader!r} is not supported")
+
+
+def build_rows(records: list[Any], task: TaskCfg, codec) -> list[dict]:
+    return [r if isinstance(r, dict) else to_row(r, task.prompt, codec, task.prompt_fields) for r in records]
+
+
+def cap_by_image(records: list[Any], max_samples: int | None, seed: int) -> list[Any]:
+    """At most ~max_samples queries, taking whole images (every query of a kept image), chosen by seed."""
+    if max_samples is None or len(records) <= max_samples:
+        return records
+    ids = sorted({str(getattr(r, "image_id", i)) for i, r in enumerate(records)})
+    random.Random(seed).shuffle(ids)
+    by_id: dict[str, list[Any]] = {}
+    for i, r in enumerate(records):
+        by_id.setdefault(str(getattr(r, "image_id", i)), []).append(r)
+    out: list[Any] = []
+    for i in ids:
+        if len(out) >= max_samples:
+            break
+        out.extend(by_id[i])
+    return out
+
+
+def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
+    train = read_records(task.train, task, train=True, skip_bad=skip_bad)
+    if task.shots is not None and not (train and isinstance(train[0], dict)):
+        train = sample_shots(train, task.shots, seed)
+    test = cap_by_image(read_records(task.test, task, train=False, skip_bad=skip_bad), max_test, seed)
+    train, skipped_train = filter_readable(train, skip_bad)
+    test, skipped_test = filter_readable(test, skip_bad)
+    if not train:
+        raise DataError(f"task {task.name}: the training split is empty after sampling ({task.train.path})")
+    if not test:
+        raise DataError(f"task {task.name}: the held-out split is empty ({task.test.path})")
+    gt_json = Path(task.test.path) if task.test.reader in ("coco", "lvis") else None
+    log.info("task %s: %d training rows, %d held-out queries", task.name, len(train), len(test))
+    return TaskData(build_rows(train, task, codec), build_rows(test, task, codec), gt_json,
+                    task.test.reader == "lvis", task.eval_categories or task.categories,
+                    skipped_train + skipped_test)

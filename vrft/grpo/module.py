@@ -1,0 +1,159 @@
+"""The GRPO LightningModule: rollout, rewards, group advantages, policy loss, guarded update.
+
+One `training_step` receives one optimizer step's prompts, already split into micro-batches by the collator, and
+reads top to bottom: rollout -> score -> advantages -> (dynamic sampling) -> old/reference log-probs -> mu updates.
+The reference model is frozen and kept out of the module's state (it is never checkpointed); with LoRA it is the
+policy with its adapter disabled; with beta = 0 there is none. Left out: rollouts spread across ranks (each rank
+samples whole groups for its own prompts), reward models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from vrft.config import AlgoCfg
+from vrft.grpo.advantages import group_advantages, group_stats, nonzero_std_groups
+from vrft.grpo.base import PolicyModule
+from vrft.grpo.batching import Rollout
+from vrft.grpo.forward import sequence_logps
+from vrft.grpo.loss import policy_loss
+from vrft.grpo.reference import Reference
+from vrft.grpo.scoring import Scores, score_rollouts
+
+
+class GRPOModule(PolicyModule):
+    def __init__(self, policy, processor, algo: AlgoCfg, *, reward_specs, rollout_engine: Callable,
+                 reference: Reference | None, max_steps: int, on_samples: Callable | None = None):
+        super().__init__(policy, algo, max_steps)
+        self.processor = processor
+        self.reward_specs = reward_specs
+        self.rollout_engine = rollout_engine
+        self._reference = [reference]  # a list keeps the frozen model out of state_dict and .to() moves
+        self.on_samples = on_samples
+
+    @property
+    def reference(self) -> Reference | None:
+        return self._reference[0]
+
+    def training_step(self, batch: dict, batch_idx: int):
+        timer = Timer()
+        rollouts = [self.rollout_engine(self.policy, mb["inputs"], self.algo.num_generations) for mb in batch["micro"]]
+        timer.lap("rollout")
+        scores = score_rollouts(self.processor, rollouts, batch["micro"], self.reward_specs, self.algo.num_generations)
+        advantages = [self.advantages(s) for s in scores]
+        rollouts, scores, advantages = self.dynamic_sampling(rollouts, scores, advantages)
+        timer.lap("scoring")
+        metrics = self.update(rollouts, advantages)
+        timer.lap("training")
+        metrics.update(self.rollout_metrics(rollouts, scores))
+        metrics.update({f"time/{k}": v for k, v in timer.laps.items()})
+        self.log_dict({f"train/{k}": float(v) for k, v in metrics.items()}, on_step=True, prog_bar=False,
+                      batch_size=sum(r.num_sequences for r in rollouts))
+        if self.on_samples is not None:
+            self.on_samples(self, batch, rollouts, scores)
+
+    def advantages(self, s: Scores) -> torch.Tensor:
+        totals = torch.tensor(s.totals, dtype=torch.float32)
+        return group_advantages(totals, self.algo.num_generations, scale=self.algo.scale_rewards, eps=self.algo.adv_eps)
+
+    def dynamic_sampling(self, rollouts, scores, advantages):
+        """Drop groups whose rewards are all equal (they carry no gradient) when the algo asks for it."""
+        if not self.algo.dynamic_sampling:
+            return rollouts, scores, advantages
+        kept = []
+        for r, s, a in zip(rollouts, scores, advantages, strict=True):
+            keep = nonzero_std_groups(torch.tensor(s.totals), r.group_size).nonzero().flatten().tolist()
+            if keep:
+                kept.append((r.rows(keep), s.rows(keep, r.group_size), a.view(-1, r.group_size)[keep].flatten()))
+        if not kept:  # every group degenerate: fall back to the full batch (its loss is the KL term only)
+            return rollouts, scores, advantages
+        return tuple(list(x) for x in zip(*kept, strict=True))
+
+    def update(self, rollouts: list[Rollout], advantages: list[torch.Tensor]) -> dict[str, float]:
+        """mu optimizer steps on the same rollouts; the first uses old = current log-probs (ratio exactly 1)."""
+        temp = self.algo.sampling.temperature
+        need_old = self.algo.num_iterations > 1
+        with torch.no_grad():
+            old = [sequence_logps(self.policy, r, temperature=temp)[0] if need_old else None for r in rollouts]
+            ref = [self.reference.logps(r, temperature=temp) if self.reference else None for r in rollouts]
+        weights = self.micro_weights(rollouts)
+        metrics: dict[str, float] = {}
+        for _ in range(self.algo.num_iterations):
+            loss_sum, finite, agg = 0.0, True, Accumulator()
+            for r, a, o, rf, w in zip(rollouts, advantages, old, ref, weights, strict=True):
+                logps, entropy = sequence_logps(self.policy, r, temperature=temp, with_entropy=True)
+                old_logps = o if o is not None else logps.detach()
+                loss, m = policy_loss(logps, old_logps, rf, a.to(logps), r.completion_mask.to(logps),
+                                      beta=self.algo.beta, epsilon_low=self.algo.epsilon_low,
+                                      epsilon_high=self.algo.epsilon_high, loss_type=self.algo.loss_type,
+                                      max_completion_length=self.algo.sampling.max_new_tokens, kl=self.algo.kl,
+                                      return_metrics=True)
+                finite = finite and bool(torch.isfinite(loss))
+                if finite:
+                    self.manual_backward(loss * w)
+                loss_sum += float(loss.detach()) * w
+                mask = r.completion_mask.to(entropy)
+                agg.add(w, entropy=float((entropy * mask).sum() / mask.sum().clamp(min=1)), **m)
+            metrics = {"loss": loss_sum, **agg.mean(), **self.guarded_step(finite)}
+        return metrics
+
+    def micro_weights(self, rollouts: list[Rollout]) -> list[float]:
+        """Each micro-batch's share of the step loss: tokens for token-level losses, sequences otherwise."""
+        if self.algo.loss_type in ("dapo", "bnpo"):
+            sizes = [float(r.completion_mask.sum()) for r in rollouts]
+        else:
+            sizes = [float(r.num_sequences) for r in rollouts]
+        total = sum(sizes) or 1.0
+        return [s / total for s in sizes]
+
+    def rollout_metrics(self, rollouts: list[Rollout], scores: list[Scores]) -> dict[str, float]:
+        lengths = torch.cat([r.completion_mask.sum(1).float() for r in rollouts])
+        totals = torch.tensor([t for s in scores for t in s.totals])
+        out = {"completion_len": float(lengths.mean()), "completion_len_max": float(lengths.max()),
+               "truncated_frac": float(torch.cat([r.truncated for r in rollouts]).float().mean()),
+               "reward": float(totals.mean()), "reward_std": float(totals.std()) if totals.numel() > 1 else 0.0}
+        stats = [group_stats(torch.tensor(s.totals), self.algo.num_generations) for s in scores]
+        out["frac_zero_std_groups"] = sum(st["frac_zero_std_groups"] for st in stats) / len(stats)
+        names = scores[0].names
+        for k, name in enumerate(names):
+            col = torch.tensor([row[k] for s in scores for row in s.matrix])
+            col = col[~torch.isnan(col)]
+            if col.numel():
+                out[f"reward/{name}"] = float(col.mean())
+                out[f"reward/{name}_std"] = float(col.std()) if col.numel() > 1 else 0.0
+        merged: dict[str, list[float]] = {}
+        for s in scores:
+            for k, v in s.monitors.items():
+                merged.setdefault(k, []).append(v)
+        out.update({f"hack/{k}": sum(v) / len(v) for k, v in merged.items()})
+        return out
+
+
+class Timer:
+    def __init__(self):
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.t
+        self.t = now
+
+
+class Accumulator:
+    """Weighted means of per-micro-batch metrics."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.total = 0.0
+
+    def add(self, w: float, **metrics: float) -> None:
+        self.total += w
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + w * float(v)
+
+    def mean(self) -> dict[str, float]:
+        return {k: v / (self.total or 1.0) for k, v in self.sums.items()}

@@ -1,0 +1,37 @@
+"""Models: tiny Qwen-VL models built locally, the loader, the processor helper, LoRA (imports stay light)."""
+
+from vrft.models.loader import ModelSpec, load_model, model_family, resolve_path
+from vrft.models.lora import LoraSpec, apply_lora, count_parameters, freeze_vision_tower
+from vrft.models.processor import load_processor, pixel_bounds, set_pixel_bounds
+from vrft.models.tiny import (
+    PRESETS,
+    SMALL,
+    TINY,
+    TINY_QWEN2_5_VL,
+    TinySpec,
+    build_tiny,
+    integer_tokens,
+    invalid_token_ids,
+)
+
+__all__ = [
+    "PRESETS",
+    "SMALL",
+    "TINY",
+    "TINY_QWEN2_5_VL",
+    "LoraSpec",
+    "ModelSpec",
+    "TinySpec",
+    "apply_lora",
+    "build_tiny",
+    "count_parameters",
+    "freeze_vision_tower",
+    "integer_tokens",
+    "invalid_token_ids",
+    "load_model",
+    "load_processor",
+    "model_family",
+    "pixel_bounds",
+    "resolve_path",
+    "set_pixel_bounds",
+]

@@ -1,0 +1,127 @@
+"""Load a policy model and its processor from a local folder, a hub id, or a tiny model built locally.
+
+`ModelSpec` says which model; `resolve_path` turns it into a folder or hub id (building a tiny model first when the
+spec has one); `load_model` loads through `AutoModelForImageTextToText` and `load_processor`, the same path for a
+tiny model and a real checkpoint. A missing folder or an uncached hub id while offline raises `ModelError` saying
+where it looked and how to fix it.
+
+Left out: the reference model (a second `load_model`, or the LoRA policy with its adapter disabled), LoRA itself
+(vrft.models.lora), device placement and distributed wrapping (the trainer's job).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vrft.errors import ConfigError, ModelError
+from vrft.models.processor import load_processor
+from vrft.models.tiny import FAMILIES, TinySpec, build_tiny
+
+DTYPES = ("float32", "bfloat16", "float16")
+ATTENTION = ("sdpa", "eager", "flash_attention_2")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load and how. `path` is a local folder or hub id; unused (may be None) when `tiny` is set."""
+
+    name: str
+    path: str | None = None
+    family: str = "qwen2_vl"
+    dtype: str = "float32"
+    attn_implementation: str = "sdpa"
+    min_pixels: int = 3136
+    max_pixels: int = 401408
+    tiny: TinySpec | None = None
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("family", self.family in FAMILIES, f"one of {', '.join(FAMILIES)}"),
+            ("dtype", self.dtype in DTYPES, f"one of {', '.join(DTYPES)}"),
+            ("attn_implementation", self.attn_implementation in ATTENTION, f"one of {', '.join(ATTENTION)}"),
+            ("min_pixels", 0 < self.min_pixels <= self.max_pixels, "0 < min_pixels <= max_pixels"),
+            ("path", bool(self.path) or self.tiny is not None, "a local folder or hub id (or a tiny spec)"),
+            (
+                "tiny",
+                self.tiny is None or self.tiny.family == self.family,
+                f"tiny.family must be {self.family}",
+            ),
+        )
+        for key, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"model.{key}={getattr(self, key)!r} is invalid: {allowed}")
+
+
+def resolve_path(spec: ModelSpec, cache_dir: Path) -> Path | str:
+    """The folder to load (built under `cache_dir` for a tiny spec), or the hub id to load from the HF cache."""
+    if spec.tiny is not None:
+        return build_tiny(spec.tiny, Path(cache_dir))
+    local = Path(spec.path).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise ModelError(f"model.path={spec.path}: {local.resolve()} has no config.json; {_FIX}")
+        return local
+    if not _looks_like_hub_id(spec.path):
+        raise ModelError(f"model.path={spec.path}: no such folder (looked at {local.resolve()}); {_FIX}")
+    _check_hub_cache(spec.path)
+    return spec.path
+
+
+_FIX = "set model.path=/local/folder (a saved Hugging Face checkpoint) or a hub id with network access (HF_HUB_OFFLINE=0)"
+
+
+def _looks_like_hub_id(path: str) -> bool:
+    return bool(_HUB_ID.match(path)) and not path.startswith((".", "~")) and path.count("/") == 1
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_hub_cache(repo_id: str) -> None:
+    """Offline, a hub id must already be in the local HF cache."""
+    if not _offline():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        raise ModelError(
+            f"model.path={repo_id}: not a local folder, and the hub id is not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}) while offline (HF_HUB_OFFLINE=1); {_FIX}"
+        )
+
+
+def load_model(spec: ModelSpec, cache_dir: Path):
+    """(model, processor) for `spec`; the model is in eval mode, in `spec.dtype`, on the CPU."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    path = resolve_path(spec, cache_dir)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            str(path), dtype=getattr(torch, spec.dtype), attn_implementation=spec.attn_implementation
+        )
+    except (OSError, ValueError, ImportError) as err:
+        raise ModelError(
+            f"model.path={path}: cannot load the model: {str(err).splitlines()[0]}; {_FIX}"
+        ) from err
+    family = model_family(model)
+    if family != spec.family:
+        raise ModelError(
+            f"model.family={spec.family} but {path} holds a {family} model; set model.family={family}"
+        )
+    processor = load_processor(path, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels, family=family)
+    model.eval()
+    return model, processor
+
+
+def model_family(model) -> str:
+    """The family from `model.config.model_type` ("qwen2_vl", "qwen2_5_vl"), through a PEFT wrapper too."""
+    config = getattr(model, "config", None)
+    if config is None and hasattr(model, "get_base_model"):
+        config = model.get_base_model().config
+    return str(config.model_type)

@@ -1,0 +1,93 @@
+"""The detection rewards: IoU (official `compute_reward_iou_v2`, `grpo.py` L172-192) and confidence
+(`compute_reward_confidence`, L194-212), both in [0, 1].
+
+A completion's answer is parsed with `parse.parse_detection`; an answer that does not parse (or is missing)
+scores 0. Invalid entries count as unmatched predictions with IoU 0 and no confidence credit; identical valid
+boxes are kept once. With n predictions after dedup (invalid ones included) and m ground-truth boxes:
+`iou = sum(matched IoU) / max(n, m)` and `confidence = mean(c if matched, 1 - c if unmatched, 0 if invalid)`;
+both are 1.0 when n = m = 0 (a correct "No Objects"); `iou` is 0.0 when exactly one is empty and `confidence` is
+0.0 when n = 0 < m. Returns None for a solution that is not a detection answer. Leaves out: the official
+math_verify pre-check and its truncation repair (an answer cut off mid-list scores 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vrft.rewards.base import REWARDS, check_iou_threshold, per_sample
+from vrft.rewards.boxes import Box, match_boxes
+from vrft.rewards.parse import (
+    DetectionParse,
+    completion_text,
+    dedup_boxes,
+    extract_answer,
+    parse_detection,
+    solution_answer,
+)
+
+
+def gt_boxes(solution: Any) -> tuple[Box, ...] | None:
+    """The ground-truth boxes of a detection solution (entries with a valid Position; Confidence not needed),
+    or None when the solution is not a detection answer."""
+    if not isinstance(solution, str):
+        return None
+    gt = parse_detection(solution_answer(solution))
+    if not gt.ok:
+        return None
+    return tuple(b.position for b in gt.boxes if b.position is not None)
+
+
+def iou_score(pred: DetectionParse, gts: Sequence[Box], iou_threshold: float = 0.5) -> float:
+    """Sum of matched IoUs over max(n, m); see the module docstring for the empty cases."""
+    if not pred.ok:
+        return 0.0
+    boxes = dedup_boxes(pred.boxes)
+    n, m = len(boxes), len(gts)
+    if n == 0 or m == 0:
+        return 1.0 if n == m else 0.0
+    total = sum(iou for _, j, iou in match_boxes(boxes, gts, iou_threshold) if j is not None)
+    return min(1.0, max(0.0, total / max(n, m)))
+
+
+def confidence_score(pred: DetectionParse, gts: Sequence[Box], iou_threshold: float = 0.5) -> float:
+    """Mean over predictions of c (matched), 1 - c (unmatched) or 0 (invalid)."""
+    if not pred.ok:
+        return 0.0
+    boxes = dedup_boxes(pred.boxes)
+    if not boxes:
+        return 1.0 if not gts else 0.0
+    matched = {i for i, j, _ in match_boxes(boxes, gts, iou_threshold) if j is not None}
+    vals = [
+        0.0 if not b.valid else b.confidence if i in matched else 1.0 - b.confidence
+        for i, b in enumerate(boxes)
+    ]
+    return min(1.0, max(0.0, sum(vals) / len(vals)))
+
+
+def _detection_reward(name: str, scorer, completions, solution, iou_threshold) -> list[float | None]:
+    t = check_iou_threshold(iou_threshold)
+
+    def one(c: Any, sol: Any) -> float | None:
+        gts = gt_boxes(sol)
+        if gts is None:
+            return None
+        return scorer(parse_detection(extract_answer(completion_text(c))), gts, t)
+
+    return per_sample(name, completions, solution, one)
+
+
+@REWARDS.register("iou")
+def iou_reward(
+    completions: Sequence[Any], solution: Sequence[Any], iou_threshold: float = 0.5, **columns: Any
+) -> list[float | None]:
+    """TRL reward: detection IoU reward per completion; None where the solution is not a detection answer."""
+    return _detection_reward("iou", iou_score, completions, solution, iou_threshold)
+
+
+@REWARDS.register("confidence")
+def confidence_reward(
+    completions: Sequence[Any], solution: Sequence[Any], iou_threshold: float = 0.5, **columns: Any
+) -> list[float | None]:
+    """TRL reward: detection confidence reward per completion; None where the solution is not a detection answer."""
+    return _detection_reward("confidence", confidence_score, completions, solution, iou_threshold)

@@ -1,0 +1,28 @@
+"""The format reward, shared by every task (official `grpo.py` L352-359, `grpo_classification.py` L101-107).
+
+1.0 when the whole completion, surrounding whitespace ignored, is `<think>...</think>` then only whitespace then
+`<answer>...</answer>` (the official regex under `re.fullmatch` with DOTALL), else 0.0. It applies to every
+sample, so it never returns None. Leaves out: any check of what the answer holds (the task rewards do that).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from vrft.rewards.base import REWARDS
+from vrft.rewards.parse import completion_text
+
+_FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+
+
+def format_score(text: str) -> float:
+    """1.0 when `text.strip()` fully matches the think/answer template, else 0.0."""
+    return 1.0 if isinstance(text, str) and _FORMAT_RE.fullmatch(text.strip()) else 0.0
+
+
+@REWARDS.register("format")
+def format_reward(completions: Sequence[Any], **columns: Any) -> list[float | None]:
+    """TRL reward: the format score of each completion; dataset columns (and `solution`) are ignored."""
+    return [format_score(completion_text(c)) for c in completions]

@@ -1,0 +1,117 @@
+"""The one place that builds things from config: model, data, module, loggers, trainer; then fit and evaluate.
+
+`run(cfg)` -> seed -> policy + processor -> task rows -> evaluation before -> Lightning fit (GRPO or SFT) ->
+evaluation after -> final model (Hugging Face format) and `summary.json` in the run folder. A failure still writes
+`summary.json` with status "failed" and closes the loggers. Left out: mixing tasks; evaluation-only runs (see
+`python -m vrft.evaluate`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from vrft.build import (
+    build_datamodule,
+    build_evaluator,
+    build_module,
+    build_policy,
+    build_trainer,
+    resolve_task,
+)
+from vrft.config import RunCfg
+from vrft.data.tasks import build_task_data
+from vrft.logging import build_loggers, finish_loggers
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: RunCfg) -> dict:
+    start = time.perf_counter()
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    policy, processor, codec, tokens = build_policy(cfg)
+    task = resolve_task(cfg)
+    data = build_task_data(task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples)
+    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, run_dir / "eval")
+    loggers = build_loggers(cfg.logger, run_dir, name=run_name(cfg), group=cfg.logger.group, tags=tags(cfg),
+                            config=config_dict(cfg))
+    summary = base_summary(cfg, task)
+    try:
+        initial = evaluator(policy, "initial") if cfg.eval.before else None
+        summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
+        module = build_module(cfg, policy, processor, tokens, loggers, codec)
+        trainer = build_trainer(cfg, loggers, evaluator, run_dir)
+        trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+        final = evaluator(module.policy, "final")
+        summary.update(final=headline(final, task.metric), per_class_final=per_class(final),
+                       steps=int(trainer.global_step), skipped_steps=module.skipped_steps, status="ok")
+        if cfg.save_final_model:
+            save_final(module.policy, processor, run_dir / "final_model")
+    except BaseException:
+        summary["status"] = "failed"
+        write_summary(run_dir, summary, start)
+        finish_loggers(loggers, "failed")
+        raise
+    write_summary(run_dir, summary, start)
+    for lg in loggers:
+        if hasattr(lg, "log_metrics"):
+            lg.log_metrics({f"summary/{k}": v for k, v in summary.items() if isinstance(v, int | float)},
+                           step=summary["steps"])
+    finish_loggers(loggers, "ok")
+    log.info("%s: %s %s -> %s (run folder %s)", task.name, task.metric, summary.get("initial"), summary["final"],
+             run_dir)
+    return summary
+
+
+def headline(metrics: dict | None, name: str) -> float | None:
+    return None if metrics is None else float(metrics[name])
+
+
+def per_class(metrics: dict | None) -> dict | None:
+    return None if metrics is None else metrics.get("per_class")
+
+
+def run_name(cfg: RunCfg) -> str:
+    shots = f"{cfg.task.shots}shot" if cfg.task.shots else "full"
+    return f"{cfg.task.name}-{shots}-{cfg.algo.name}-{cfg.model.name}-s{cfg.seed}"
+
+
+def tags(cfg: RunCfg) -> list[str]:
+    return [f"task:{cfg.task.name}", f"shots:{cfg.task.shots}", f"algo:{cfg.algo.name}",
+            f"model:{cfg.model.name}", f"seed:{cfg.seed}", *cfg.logger.tags]
+
+
+def config_dict(cfg: RunCfg) -> dict:
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def base_summary(cfg: RunCfg, task) -> dict:
+    return {"task": task.name, "algo": cfg.algo.name, "model": cfg.model.name, "seed": cfg.seed,
+            "shots": task.shots, "metric": task.metric, "initial": None, "final": None, "steps": 0,
+            "per_class_initial": None, "per_class_final": None, "status": "running"}
+
+
+def write_summary(run_dir: Path, summary: dict, start: float) -> None:
+    summary["wall_time_s"] = round(time.perf_counter() - start, 2)
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    if overrides.exists():
+        summary["overrides"] = [ln[2:].strip() for ln in overrides.read_text().splitlines() if ln.startswith("- ")]
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+
+
+def save_final(policy, processor, folder: Path) -> None:
+    """The trained policy in Hugging Face format (LoRA merged into the weights), with its processor."""
+    model = policy.merge_and_unload() if hasattr(policy, "merge_and_unload") else policy
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
