@@ -1,4 +1,4 @@
-"""Classification readers on CoOp split files and the FGVC-Aircraft layout: stand-ins, hand-written, malformed."""
+"""Classification readers on CoOp split files and the FGVC-Aircraft layout: stand-ins, fixtures, malformed."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ def test_coop_standin_roundtrip(tmp_path, split, per_class):
 
 
 def test_coop_standin_cars_layout_and_split_file_as_root(tmp_path):
-    root = write_coop_split(tmp_path / "stanford_cars", ["2012 Acura RL Sedan", "AM General Hummer SUV 2000"], 1, 0, name="StanfordCars")
+    root = write_coop_split(
+        tmp_path / "stanford_cars",
+        ["2012 Acura RL Sedan", "AM General Hummer SUV 2000"],
+        1,
+        0,
+        name="StanfordCars",
+    )
     split_file = root / "split_zhou_StanfordCars.json"
     by_root = read_classification(root, "coop_split", "test")
     by_file = read_classification(split_file, "coop_split", "test")
@@ -58,7 +64,10 @@ def test_coop_standin_is_seeded(tmp_path):
 def _hand_coop(tmp_path: Path) -> Path:
     root = tmp_path / "oxford_flowers"
     split = {
-        "train": [["image_00001.jpg", 0, "pink primrose"], ["image_00002.jpg", 1, "hard-leaved pocket orchid"]],
+        "train": [
+            ["image_00001.jpg", 0, "pink primrose"],
+            ["image_00002.jpg", 1, "hard-leaved pocket orchid"],
+        ],
         "val": [["image_00003.jpg", 1, "hard-leaved pocket orchid"]],
         "test": [["image_00004.jpg", 0, "pink primrose"]],
     }
@@ -74,7 +83,9 @@ def test_coop_hand_written_fixture(tmp_path):
     records = read_classification(root, "coop_split", "train")
     assert records == [
         ClassificationRecord(str(root / "jpg" / "image_00001.jpg"), "pink primrose", 0, "image_00001.jpg"),
-        ClassificationRecord(str(root / "jpg" / "image_00002.jpg"), "hard-leaved pocket orchid", 1, "image_00002.jpg"),
+        ClassificationRecord(
+            str(root / "jpg" / "image_00002.jpg"), "hard-leaved pocket orchid", 1, "image_00002.jpg"
+        ),
     ]
     other = tmp_path / "elsewhere"
     other.mkdir()
@@ -97,10 +108,18 @@ def test_coop_missing_image_is_named(tmp_path):
         ('{"train": [["a.jpg", 0, "x"]', "train", "malformed JSON"),
         ('{"train": [["a.jpg", 0, "x"]], "test": []}', "val", "missing key 'val'"),
         ('{"train": []}', "train", "non-empty list"),
-        ('{"train": [["a.jpg", "0", "x"]]}', "train", r"train\[0\] should be \[relpath, label_int, classname\]"),
+        (
+            '{"train": [["a.jpg", "0", "x"]]}',
+            "train",
+            r"train\[0\] should be \[relpath, label_int, classname\]",
+        ),
         ('{"train": [["a.jpg", 0]]}', "train", r"train\[0\]"),
-        ('{"train": [["a.jpg", 0, "x"], ["b.jpg", 0, "y"]]}', "train", r"train\[1\] gives label 0 the name 'y'"),
-        ('[1, 2]', "train", "expected an object"),
+        (
+            '{"train": [["a.jpg", 0, "x"], ["b.jpg", 0, "y"]]}',
+            "train",
+            r"train\[1\] gives label 0 the name 'y'",
+        ),
+        ("[1, 2]", "train", "expected an object"),
     ],
 )
 def test_coop_malformed_split_file(tmp_path, content, split, match):
@@ -126,7 +145,9 @@ def test_coop_missing_root_and_files(tmp_path):
         read_classification(both, "coop_split", "train")
     root = _hand_coop(tmp_path)
     with pytest.raises(DataError, match=r"expected .*elsewhere: the image folder"):
-        read_classification(root / "split_zhou_OxfordFlowers.json", "coop_split", "train", tmp_path / "elsewhere")
+        read_classification(
+            root / "split_zhou_OxfordFlowers.json", "coop_split", "train", tmp_path / "elsewhere"
+        )
 
 
 VARIANTS = ["707-320", "Cessna 172", "F-16A/B", "DHC-8-100"]
@@ -165,16 +186,22 @@ def test_fgvc_hand_written_release_and_coop_layouts(tmp_path, coop_copy):
 def test_fgvc_malformed(tmp_path):
     root = tmp_path / "fgvc"
     _hand_fgvc(root / "data")
-    with pytest.raises(DataError, match=r"images_variant_train\.txt: FGVC-Aircraft split 'train' \(splits found: test\)"):
+    with pytest.raises(
+        DataError, match=r"images_variant_train\.txt: FGVC-Aircraft split 'train' \(splits found: test\)"
+    ):
         read_classification(root, "fgvc_aircraft", "train")
     (root / "data" / "images_variant_test.txt").write_text("1025794 Boeing 999\n")
-    with pytest.raises(DataError, match=r"images_variant_test\.txt:1: variant 'Boeing 999' is not listed in .*variants\.txt"):
+    with pytest.raises(
+        DataError, match=r"images_variant_test\.txt:1: variant 'Boeing 999' is not listed in .*variants\.txt"
+    ):
         read_classification(root, "fgvc_aircraft", "test")
     (root / "data" / "images_variant_test.txt").write_text("\n1025794\n")
     with pytest.raises(DataError, match=r"images_variant_test\.txt:2: expected '<image_id> <variant>'"):
         read_classification(root, "fgvc_aircraft", "test")
     (root / "data" / "variants.txt").unlink()
-    with pytest.raises(DataError, match=r"expected .*variants\.txt: FGVC-Aircraft.*get it from .*fgvc-aircraft"):
+    with pytest.raises(
+        DataError, match=r"expected .*variants\.txt: FGVC-Aircraft.*get it from .*fgvc-aircraft"
+    ):
         read_classification(root, "fgvc_aircraft", "test")
     with pytest.raises(DataError, match=r"expected .*missing: FGVC-Aircraft"):
         read_classification(tmp_path / "missing", "fgvc_aircraft", "test")

@@ -3,6 +3,7 @@
 import inspect
 import math
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,10 @@ def test_reward_sets_in_conf(name, rewards, kwargs):
     fns = reward_fns(specs)  # every name and keyword is accepted
     for fn in fns:
         assert len(fn([DET_OK], solution=[DET_SOL])) == 1
-    assert path.read_text().lstrip().startswith("#")
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("#")
+    valued = [ln for ln in lines if re.match(r"\s*\w+:\s*[^\s#]", ln)]  # `key: value` lines
+    assert valued and all("#" in ln for ln in valued), "every value names its source in a comment"
 
 
 MONITOR_BATCH = [

@@ -2,13 +2,23 @@
 
 import json
 import math
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vrft.rewards import REWARDS
+from vrft.rewards.format import FORMAT_PATTERN, format_score
 from vrft.rewards.monitors import hack_monitors
-from vrft.rewards.parse import PredBox, box_giou, box_iou, dedup_boxes, match_boxes, parse_detection
+from vrft.rewards.parse import (
+    PredBox,
+    box_giou,
+    box_iou,
+    dedup_boxes,
+    extract_answer,
+    match_boxes,
+    parse_detection,
+)
 
 RANGES = {
     "format": (0.0, 1.0),
@@ -177,3 +187,30 @@ def test_matching_is_one_to_one_and_duplicates_do_not_change_the_score(preds, gt
 def test_parse_detection_round_trip():
     text = "[{'Position': [1, 2, 3, 4], 'Confidence': 0.25}]"
     assert parse_detection(text).boxes == (PredBox((1.0, 2.0, 3.0, 4.0), 0.25, True),)
+
+
+tag_soup = st.lists(
+    st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "\t", "a", "<", ">", "/"]),
+    max_size=14,
+).map("".join)
+
+
+templated = st.tuples(
+    st.sampled_from(["<think>", " <think>", "\n<think>", "x<think>", ""]),
+    tag_soup,
+    st.sampled_from(
+        ["</think><answer>", "</think> \n<answer>", "</think>a<answer>", "</think>", "<answer>", ""]
+    ),
+    tag_soup,
+    st.sampled_from(["</answer>", "</answer> \n", "</answer>x", "", "<answer>"]),
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(tag_soup, templated))
+def test_linear_parsers_agree_with_the_official_regexes(text):
+    """`format_score` and `extract_answer` avoid the regexes' quadratic backtracking but accept the same strings."""
+    official = re.fullmatch(FORMAT_PATTERN, text.strip(), re.DOTALL)
+    assert format_score(text) == (1.0 if official else 0.0)
+    m = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    assert extract_answer(text) == (m.group(1).strip() if m else None)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import lightning as L
 
+from vrft.checkpoint import Checkpoint, checkpoint_root
+from vrft.checkpointing.callbacks import Checkpointer
 from vrft.config import RunCfg, TaskCfg
 from vrft.data.collate import MicroBatches, PromptCollator, SFTCollator
 from vrft.data.datamodule import TrainData
@@ -42,13 +44,20 @@ class Tokens:
 def model_spec(cfg: RunCfg) -> ModelSpec:
     m = cfg.model
     tiny = None
-    if m.tiny is not None:
+    if m.tiny is not None and m.path is None:  # an explicit path (e.g. a trained run's final_model) wins
         fields = {k: v for k, v in dataclasses.asdict(m.tiny).items()}
         fields["extra_tokens"] = tuple(fields["extra_tokens"])
         tiny = TinySpec(**fields, min_pixels=m.min_pixels, max_pixels=m.max_pixels)
-    return ModelSpec(name=m.name, path=m.path, family=m.family, dtype=m.dtype,
-                     attn_implementation=m.attn_implementation, min_pixels=m.min_pixels, max_pixels=m.max_pixels,
-                     tiny=tiny)
+    return ModelSpec(
+        name=m.name,
+        path=m.path,
+        family=m.family,
+        dtype=m.dtype,
+        attn_implementation=m.attn_implementation,
+        min_pixels=m.min_pixels,
+        max_pixels=m.max_pixels,
+        tiny=tiny,
+    )
 
 
 def generation_tokens(model, tokenizer) -> Tokens:
@@ -71,8 +80,9 @@ def build_policy(cfg: RunCfg):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if m.lora.enabled:
-        model = apply_lora(model, LoraSpec(**{**dataclasses.asdict(m.lora),
-                                              "target_modules": tuple(m.lora.target_modules)}))
+        model = apply_lora(
+            model, LoraSpec(**{**dataclasses.asdict(m.lora), "target_modules": tuple(m.lora.target_modules)})
+        )
     if m.freeze_vision:
         freeze_vision_tower(model)
     return model, processor, codec, tokens
@@ -88,12 +98,29 @@ def resolve_task(cfg: RunCfg) -> TaskCfg:
     return world_task(task, Path(cfg.paths.cache_dir))
 
 
-def build_evaluator(cfg: RunCfg, task: TaskCfg, data, processor, codec, tokens: Tokens, out_dir: Path) -> Evaluator:
-    spec = EvalSpec(task=task.name, family=task.family, metric=task.metric, rows=data.test_rows, codec=codec,
-                    gt_json=data.gt_json, lvis=data.lvis, categories=data.eval_categories,
-                    batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens)
-    return Evaluator(spec, processor, eos_ids=tokens.eos_ids, pad_id=tokens.pad_id, suppress_ids=tokens.suppress_ids,
-                     out_dir=out_dir)
+def build_evaluator(
+    cfg: RunCfg, task: TaskCfg, data, processor, codec, tokens: Tokens, out_dir: Path
+) -> Evaluator:
+    spec = EvalSpec(
+        task=task.name,
+        family=task.family,
+        metric=task.metric,
+        rows=data.test_rows,
+        codec=codec,
+        gt_json=data.gt_json,
+        lvis=data.lvis,
+        categories=data.eval_categories,
+        batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+    )
+    return Evaluator(
+        spec,
+        processor,
+        eos_ids=tokens.eos_ids,
+        pad_id=tokens.pad_id,
+        suppress_ids=tokens.suppress_ids,
+        out_dir=out_dir,
+    )
 
 
 def reward_specs(cfg: RunCfg) -> list[RewardSpec]:
@@ -105,30 +132,79 @@ def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec)
     if a.kind == "sft":
         return SFTModule(policy, a, cfg.trainer.max_steps)
     s = a.sampling
-    engine = ROLLOUTS.get(cfg.rollout)(SamplingSpec(s.temperature, s.top_p, s.top_k, s.max_new_tokens),
-                                       eos_ids=tokens.eos_ids, pad_id=tokens.pad_id, suppress_ids=tokens.suppress_ids)
+    engine = ROLLOUTS.get(cfg.rollout)(
+        SamplingSpec(s.temperature, s.top_p, s.top_k, s.max_new_tokens),
+        eos_ids=tokens.eos_ids,
+        pad_id=tokens.pad_id,
+        suppress_ids=tokens.suppress_ids,
+    )
     reference = build_reference(policy, beta=a.beta, lora=cfg.model.lora.enabled)
     samples = SampleLogger(loggers, codec, every=cfg.logger.log_samples_every_n_steps)
-    return GRPOModule(policy, processor, a, reward_specs=reward_specs(cfg), rollout_engine=engine,
-                      reference=reference, max_steps=cfg.trainer.max_steps, on_samples=samples)
+    return GRPOModule(
+        policy,
+        processor,
+        a,
+        reward_specs=reward_specs(cfg),
+        rollout_engine=engine,
+        reference=reference,
+        max_steps=cfg.trainer.max_steps,
+        on_samples=samples,
+    )
 
 
-def build_datamodule(cfg: RunCfg, data, processor) -> TrainData:
+def build_datamodule(cfg: RunCfg, data, processor, start_step: int = 0) -> TrainData:
     a = cfg.algo
-    inner = (SFTCollator(processor, lambda row: sft_target(row, think=a.sft_think)) if a.kind == "sft"
-             else PromptCollator(processor))
-    return TrainData(data.train_rows, MicroBatches(inner, a.prompts_per_batch), prompts_per_step=a.prompts_per_step,
-                     seed=cfg.seed, num_workers=cfg.data.num_workers)
+    inner = (
+        SFTCollator(processor, lambda row: sft_target(row, think=a.sft_think))
+        if a.kind == "sft"
+        else PromptCollator(processor)
+    )
+    return TrainData(
+        data.train_rows,
+        MicroBatches(inner, a.prompts_per_batch),
+        prompts_per_step=a.prompts_per_step,
+        seed=cfg.seed,
+        num_workers=cfg.data.num_workers,
+        start_step=start_step,
+    )
 
 
-def build_trainer(cfg: RunCfg, loggers, evaluator: Evaluator, run_dir: Path) -> L.Trainer:
+def build_trainer(
+    cfg: RunCfg, loggers, evaluator: Evaluator, run_dir: Path, *, resume_from: Checkpoint | None = None
+) -> L.Trainer:
     t = cfg.trainer
     callbacks = []
     if cfg.eval.val_every_n_steps > 0:
-        callbacks.append(PeriodicEval(evaluator, every=cfg.eval.val_every_n_steps, task=cfg.task.name,
-                                      metric=cfg.task.metric))
-    return L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
-                     precision=t.precision, max_steps=t.max_steps, logger=loggers or False, callbacks=callbacks,
-                     log_every_n_steps=t.log_every_n_steps, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                     deterministic=t.deterministic, default_root_dir=str(run_dir), use_distributed_sampler=False)
+        callbacks.append(
+            PeriodicEval(
+                evaluator, every=cfg.eval.val_every_n_steps, task=cfg.task.name, metric=cfg.task.metric
+            )
+        )
+    callbacks.append(
+        Checkpointer(
+            checkpoint_root(run_dir),
+            every=cfg.checkpoint.every_n_steps,
+            keep=cfg.checkpoint.keep,
+            max_consecutive_skips=t.max_consecutive_skips,
+            resume_from=resume_from,
+        )
+    )
+    return L.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        max_steps=t.max_steps,
+        logger=loggers or False,
+        callbacks=callbacks,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        deterministic=t.deterministic,
+        default_root_dir=str(run_dir),
+        use_distributed_sampler=False,
+    )

@@ -154,6 +154,7 @@ class TrainerCfg:
     log_every_n_steps: int = 1
     num_threads: int | None = None
     deterministic: bool = False
+    max_consecutive_skips: int = 10
 
 
 @dataclass
@@ -170,6 +171,7 @@ class LoggerCfg:
 @dataclass
 class CheckpointCfg:
     every_n_steps: int = 0
+    keep: int = 2
 
 
 @dataclass
@@ -251,15 +253,31 @@ def check(run: RunCfg) -> None:
     _one_of("rollout", run.rollout, ("hf", "vllm"))
     _one_of("logger.kind", run.logger.kind, LOGGERS)
     _one_of("logger.mode", run.logger.mode, WANDB_MODES)
-    _require(run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0")
+    _require(
+        run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0"
+    )
+    _require(run.checkpoint.keep >= 1, "checkpoint.keep", run.checkpoint.keep, "must be >= 1")
+    _require(
+        run.trainer.max_consecutive_skips >= 0,
+        "trainer.max_consecutive_skips",
+        run.trainer.max_consecutive_skips,
+        "must be >= 0 (0 = never stop)",
+    )
     _require(run.eval.batch_size > 0, "eval.batch_size", run.eval.batch_size, "must be > 0")
 
 
 def check_task(t: TaskCfg) -> None:
     _one_of("task.family", t.family, FAMILIES)
     _one_of("task.query", t.query, QUERIES)
-    _require(t.shots is None or t.shots > 0, "task.shots", t.shots, "must be a positive integer or null (all)")
-    _require(t.query != "exist_map" or bool(t.exist_map), "task.exist_map", t.exist_map, "needed for query=exist_map")
+    _require(
+        t.shots is None or t.shots > 0, "task.shots", t.shots, "must be a positive integer or null (all)"
+    )
+    _require(
+        t.query != "exist_map" or bool(t.exist_map),
+        "task.exist_map",
+        t.exist_map,
+        "needed for query=exist_map",
+    )
     for split in ("train", "test"):
         _one_of(f"task.{split}.reader", getattr(t, split).reader, READERS)
 
@@ -267,15 +285,23 @@ def check_task(t: TaskCfg) -> None:
 def check_algo(a: AlgoCfg) -> None:
     _one_of("algo.kind", a.kind, ("grpo", "sft"))
     if a.kind == "grpo":
-        _require(a.num_generations >= 2, "algo.num_generations", a.num_generations,
-                 "GRPO needs >= 2 generations per prompt (group advantages)")
+        _require(
+            a.num_generations >= 2,
+            "algo.num_generations",
+            a.num_generations,
+            "GRPO needs >= 2 generations per prompt (group advantages)",
+        )
     _require(a.beta >= 0, "algo.beta", a.beta, "must be >= 0")
     _one_of("algo.kl", a.kl, KL_ESTIMATORS)
     _one_of("algo.loss_type", a.loss_type, LOSS_TYPES)
     _one_of("algo.scale_rewards", a.scale_rewards, SCALES)
     _require(a.prompts_per_batch > 0, "algo.prompts_per_batch", a.prompts_per_batch, "must be > 0")
-    _require(a.prompts_per_step % a.prompts_per_batch == 0, "algo.prompts_per_step", a.prompts_per_step,
-             f"must be a multiple of algo.prompts_per_batch={a.prompts_per_batch}")
+    _require(
+        a.prompts_per_step % a.prompts_per_batch == 0,
+        "algo.prompts_per_step",
+        a.prompts_per_step,
+        f"must be a multiple of algo.prompts_per_batch={a.prompts_per_batch}",
+    )
     _require(a.num_iterations >= 1, "algo.num_iterations", a.num_iterations, "must be >= 1")
     _require(a.lr > 0, "algo.lr", a.lr, "must be > 0")
     _one_of("algo.lr_schedule", a.lr_schedule, ("linear", "constant", "cosine"))

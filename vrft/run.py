@@ -24,6 +24,7 @@ from vrft.build import (
     build_trainer,
     resolve_task,
 )
+from vrft.checkpoint import resume_point
 from vrft.config import RunCfg
 from vrft.data.tasks import build_task_data
 from vrft.logging import build_loggers, finish_loggers
@@ -35,25 +36,45 @@ def run(cfg: RunCfg) -> dict:
     start = time.perf_counter()
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     policy, processor, codec, tokens = build_policy(cfg)
     task = resolve_task(cfg)
-    data = build_task_data(task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples)
+    data = build_task_data(
+        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
+    )
     evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, run_dir / "eval")
-    loggers = build_loggers(cfg.logger, run_dir, name=run_name(cfg), group=cfg.logger.group, tags=tags(cfg),
-                            config=config_dict(cfg))
+    loggers = build_loggers(
+        cfg.logger,
+        run_dir,
+        name=run_name(cfg),
+        group=cfg.logger.group,
+        tags=tags(cfg),
+        config=config_dict(cfg),
+    )
     summary = base_summary(cfg, task)
     try:
-        initial = evaluator(policy, "initial") if cfg.eval.before else None
+        if resume is not None:  # the first life of this run evaluated the starting model
+            initial = earlier_metrics(run_dir, "initial")
+        else:
+            initial = evaluator(policy, "initial") if cfg.eval.before else None
         summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
         module = build_module(cfg, policy, processor, tokens, loggers, codec)
-        trainer = build_trainer(cfg, loggers, evaluator, run_dir)
-        trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+        trainer = build_trainer(cfg, loggers, evaluator, run_dir, resume_from=resume)
+        start_step = resume.step if resume else 0  # the data stream continues where the checkpoint left it
+        trainer.fit(module, datamodule=build_datamodule(cfg, data, processor, start_step=start_step))
         final = evaluator(module.policy, "final")
-        summary.update(final=headline(final, task.metric), per_class_final=per_class(final),
-                       steps=int(trainer.global_step), skipped_steps=module.skipped_steps, status="ok")
+        summary.update(
+            final=headline(final, task.metric),
+            per_class_final=per_class(final),
+            steps=int(trainer.global_step),
+            skipped_steps=module.skipped_steps,
+            status="ok",
+            skipped_records=data.skipped,
+            resumed_from=resume.step if resume else None,
+        )
         if cfg.save_final_model:
             save_final(module.policy, processor, run_dir / "final_model")
     except BaseException:
@@ -64,16 +85,30 @@ def run(cfg: RunCfg) -> dict:
     write_summary(run_dir, summary, start)
     for lg in loggers:
         if hasattr(lg, "log_metrics"):
-            lg.log_metrics({f"summary/{k}": v for k, v in summary.items() if isinstance(v, int | float)},
-                           step=summary["steps"])
+            lg.log_metrics(
+                {f"summary/{k}": v for k, v in summary.items() if isinstance(v, int | float)},
+                step=summary["steps"],
+            )
     finish_loggers(loggers, "ok")
-    log.info("%s: %s %s -> %s (run folder %s)", task.name, task.metric, summary.get("initial"), summary["final"],
-             run_dir)
+    log.info(
+        "%s: %s %s -> %s (run folder %s)",
+        task.name,
+        task.metric,
+        summary.get("initial"),
+        summary["final"],
+        run_dir,
+    )
     return summary
 
 
 def headline(metrics: dict | None, name: str) -> float | None:
     return None if metrics is None else float(metrics[name])
+
+
+def earlier_metrics(run_dir: Path, tag: str) -> dict | None:
+    """The metrics an earlier life of this run folder wrote for `tag` (None if it did not evaluate)."""
+    path = run_dir / "eval" / f"metrics_{tag}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def per_class(metrics: dict | None) -> dict | None:
@@ -86,8 +121,14 @@ def run_name(cfg: RunCfg) -> str:
 
 
 def tags(cfg: RunCfg) -> list[str]:
-    return [f"task:{cfg.task.name}", f"shots:{cfg.task.shots}", f"algo:{cfg.algo.name}",
-            f"model:{cfg.model.name}", f"seed:{cfg.seed}", *cfg.logger.tags]
+    return [
+        f"task:{cfg.task.name}",
+        f"shots:{cfg.task.shots}",
+        f"algo:{cfg.algo.name}",
+        f"model:{cfg.model.name}",
+        f"seed:{cfg.seed}",
+        *cfg.logger.tags,
+    ]
 
 
 def config_dict(cfg: RunCfg) -> dict:
@@ -97,16 +138,29 @@ def config_dict(cfg: RunCfg) -> dict:
 
 
 def base_summary(cfg: RunCfg, task) -> dict:
-    return {"task": task.name, "algo": cfg.algo.name, "model": cfg.model.name, "seed": cfg.seed,
-            "shots": task.shots, "metric": task.metric, "initial": None, "final": None, "steps": 0,
-            "per_class_initial": None, "per_class_final": None, "status": "running"}
+    return {
+        "task": task.name,
+        "algo": cfg.algo.name,
+        "model": cfg.model.name,
+        "seed": cfg.seed,
+        "shots": task.shots,
+        "metric": task.metric,
+        "initial": None,
+        "final": None,
+        "steps": 0,
+        "per_class_initial": None,
+        "per_class_final": None,
+        "status": "running",
+    }
 
 
 def write_summary(run_dir: Path, summary: dict, start: float) -> None:
     summary["wall_time_s"] = round(time.perf_counter() - start, 2)
     overrides = run_dir / ".hydra" / "overrides.yaml"
     if overrides.exists():
-        summary["overrides"] = [ln[2:].strip() for ln in overrides.read_text().splitlines() if ln.startswith("- ")]
+        summary["overrides"] = [
+            ln[2:].strip() for ln in overrides.read_text().splitlines() if ln.startswith("- ")
+        ]
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
 
 

@@ -4,15 +4,16 @@
 class name exactly as the dataset writes it (Pets with underscores, aircraft variants like "707-320"). Layouts
 live in `CLASSIFICATION_LAYOUTS`:
 
-- `coop_split`: `split_zhou_<Dataset>.json` = `{"train"|"val"|"test": [[relpath, label_int, classname], ...]}`,
-  images under the dataset's image folder (Pets `images/`, Flowers `jpg/`, Cars the dataset folder itself);
-  `root` is the dataset folder or the split file.
+- `coop_split`: `split_zhou_<Dataset>.json` =
+  `{"train"|"val"|"test": [[relpath, label_int, classname], ...]}`, images under the dataset's image folder
+  (Pets `images/`, Flowers `jpg/`, Cars the dataset folder itself); `root` is the dataset folder or the
+  split file.
 - `fgvc_aircraft`: `data/images/<id>.jpg`, `data/variants.txt`, `data/images_variant_<split>.txt` lines
   "<image_id> <variant name>"; `root` holds `data/` (the release) or is `data/` itself (the CoOp copy).
 
 Image files are not opened here (`vrft.data.images.filter_readable` checks them). Left out: the raw Flowers
-`.mat` and Cars devkit layouts (the CoOp split files cover the paper's test sets), FGVC's copyright-banner crop
-(the paper used the images as released), few-shot sampling (`vrft.data.fewshot`).
+`.mat` and Cars devkit layouts (the CoOp split files cover the paper's test sets), FGVC's copyright-banner
+crop (the paper used the images as released), few-shot sampling (`vrft.data.fewshot`).
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def read_fgvc_aircraft(root: Path, split: str, image_dir: Path | None = None) ->
     split_file = data / f"images_variant_{split}.txt"
     if not split_file.exists():
         have = sorted(p.name[len("images_variant_") : -4] for p in data.glob("images_variant_*.txt"))
+        found = ", ".join(have) or "none"
         raise DataError(
-            f"expected {split_file}: FGVC-Aircraft split {split!r} (splits found: {', '.join(have) or 'none'}); "
+            f"expected {split_file}: FGVC-Aircraft split {split!r} (splits found: {found}); "
             f"get it from {FGVC_WHERE} (see README)"
         )
     image_dir = image_dir if image_dir is not None else data / "images"

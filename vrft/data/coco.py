@@ -1,21 +1,21 @@
-"""Detection reader for COCO 2017 and LVIS v1 annotation JSON: one `DetectionRecord` per (image, category) query.
+"""Detection reader for COCO 2017 and LVIS v1 JSON: one `DetectionRecord` per (image, category) query.
 
 `read_detection(ann_json, image_dir, categories, query, exist_map, kind)` asks one category per record, as the
 paper does. Which categories an image is asked about is the `query` protocol:
 
 - `gt`: the selected categories with at least one (non-crowd) box in the image;
 - `all`: every selected category for every image (absent ones get no boxes, i.e. "No Objects");
-- `exist_map`: the paper's model-predicted map `{image_id (str or int): [category name, ...]}`, intersected with
-  the selection (names the JSON does not know are ignored and counted in a warning).
+- `exist_map`: the paper's model-predicted map `{image_id (str or int): [category name, ...]}`, intersected
+  with the selection (names the JSON does not know are ignored and counted in a warning).
 
-Boxes are COCO `[x, y, w, h]` turned into absolute `(x1, y1, x2, y2)`; crowd boxes and boxes of zero width or
-height are left out. COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name is the
-last part of `coco_url` (as the paper's LVIS script does), looked up in `image_dir/<folder of coco_url>` when
-that folder exists (image_dir = the COCO root, as detectron2 does; LVIS v1 val uses train2017 and val2017
-images), in the sibling folder when image_dir is another COCO split folder, else in `image_dir` itself.
+Boxes are COCO `[x, y, w, h]` turned into absolute `(x1, y1, x2, y2)`; crowd boxes and boxes of zero width
+or height are left out. COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
+is the last part of `coco_url` (as the paper's LVIS script does), looked up in `image_dir/<coco_url folder>`
+when that folder exists (image_dir = the COCO root, as detectron2 does; LVIS v1 val uses train2017 and
+val2017 images), in the sibling folder when image_dir is another COCO split folder, else in `image_dir`.
 The JSON is indexed with pycocotools. Left out: LVIS's federated negatives (`neg_category_ids`; with `all`,
-every unannotated category is a negative, which LVIS evaluation ignores where not verified), masks, and opening
-the images (`vrft.data.images.filter_readable` checks them).
+every unannotated category is a negative, which LVIS evaluation ignores where not verified), masks, and
+opening the images (`vrft.data.images.filter_readable` checks them).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import contextlib
 import difflib
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,9 @@ def read_detection(
     exist_map: Mapping[Any, list[str]] | Path | str | None = None,
     kind: str = "coco",
 ) -> list[DetectionRecord]:
-    """Detection queries of `ann_json` for the selected `categories` (None = all), in image then selection order.
+    """Detection queries of `ann_json` for the selected `categories` (None = all), by image then selection.
 
-    `exist_map` (a dict, or the path of its JSON file) is required by, and only used with, `query="exist_map"`.
+    `exist_map` (a dict, or the path of its JSON file) is required by, and used only with, query="exist_map".
     """
     if kind not in SOURCES:
         raise ConfigError(f"detection kind {kind!r} is not one of: {', '.join(SOURCES)}")
@@ -161,18 +161,23 @@ def _boxes_by_image(data: dict, path: Path) -> dict[int, dict[int, list[Box]]]:
     return out
 
 
-def _asker(query, exist_map, data, selected, boxes, ann_json):
+def _asker(
+    query: str,
+    exist_map: Any,
+    data: dict,
+    selected: list[tuple[int, str]],
+    boxes: dict[int, dict[int, list[Box]]],
+    ann_json: Path,
+) -> Callable[[int], list[tuple[int, str]]]:
     """A function image_id -> [(category_id, name), ...] implementing the query protocol."""
     if query == "gt":
         return lambda image_id: [(c, n) for c, n in selected if c in boxes.get(image_id, {})]
     if query == "all":
         return lambda image_id: selected
-    source = str(exist_map) if isinstance(exist_map, (str, Path)) else "exist_map"
-    emap = (
-        load_exist_map(exist_map)
-        if isinstance(exist_map, (str, Path))
-        else _normalize_exist_map(exist_map, source)
-    )
+    if isinstance(exist_map, (str, Path)):
+        source, emap = str(exist_map), load_exist_map(exist_map)
+    else:
+        source, emap = "exist_map", _normalize_exist_map(exist_map, "exist_map")
     image_ids = {str(img["id"]) for img in data["images"]}
     if emap and not image_ids & set(emap):
         raise DataError(f"{source}: none of its {len(emap)} image ids are images of {ann_json}")

@@ -15,8 +15,16 @@ from vrft.data.sampler import StepSampler
 
 
 class TrainData(L.LightningDataModule):
-    def __init__(self, rows: list[dict], collate, *, prompts_per_step: int, seed: int, num_workers: int = 0,
-                 start_step: int = 0):
+    def __init__(
+        self,
+        rows: list[dict],
+        collate,
+        *,
+        prompts_per_step: int,
+        seed: int,
+        num_workers: int = 0,
+        start_step: int = 0,
+    ):
         super().__init__()
         self.rows = rows
         self.collate = collate
@@ -29,10 +37,19 @@ class TrainData(L.LightningDataModule):
         world = self.trainer.world_size if self.trainer is not None else 1
         rank = self.trainer.global_rank if self.trainer is not None else 0
         if self.prompts_per_step % world:
-            raise ValueError(f"algo.prompts_per_step={self.prompts_per_step} must be a multiple of the "
-                             f"number of processes ({world})")
+            raise ValueError(
+                f"algo.prompts_per_step={self.prompts_per_step} must be a multiple of the "
+                f"number of processes ({world})"
+            )
         per_rank = self.prompts_per_step // world
-        sampler = StepSampler(len(self.rows), seed=self.seed, start=self.start_step * per_rank, rank=rank,
-                              world_size=world)
-        return DataLoader(self.rows, batch_size=per_rank, sampler=sampler, collate_fn=self.collate,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        sampler = StepSampler(
+            len(self.rows), seed=self.seed, start=self.start_step * per_rank, rank=rank, world_size=world
+        )
+        return DataLoader(
+            self.rows,
+            batch_size=per_rank,
+            sampler=sampler,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )

@@ -3,15 +3,15 @@
 `sample_shots(records, shots, seed)` groups records into shots per class and draws `shots` of them per class:
 
 - classification: one record is one shot of its class (`label`);
-- detection: one image is one shot of each category whose boxes it carries; the result holds the records of the
-  chosen (image, category) pairs. Records with no boxes (negative queries) are never shots.
+- detection: one image is one shot of each category whose boxes it carries; the result holds the records of
+  the chosen (image, category) pairs. Records with no boxes (negative queries) are never shots.
 
 The draw is deterministic for a seed and independent of the input order: shots are sorted by image id (or
-path) before a per-class generator seeded by `(seed, class)` shuffles them, so a class's draw does not depend on
-the other classes, and with one seed the k-shot set is contained in the (k+1)-shot set. A class with fewer than
-`shots` examples raises a `DataError` listing the short classes, unless `allow_fewer=True` (then all of its
-examples are taken and a warning is logged). Left out: balancing over box counts, and TFA-style greedy sampling
-where one image's extra categories count towards their quota.
+path) before a per-class generator seeded by `(seed, class)` shuffles them, so a class's draw does not depend
+on the other classes, and with one seed the k-shot set is contained in the (k+1)-shot set. A class with fewer
+than `shots` examples raises a `DataError` listing the short classes, unless `allow_fewer=True` (then all of
+its examples are taken and a warning is logged). Left out: balancing over box counts, and TFA-style greedy
+sampling where one image's extra categories count towards their quota.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def sample_shots(
     classes: Sequence[str] | None = None,
     allow_fewer: bool = False,
 ) -> list[Any]:
-    """`shots` examples per class drawn with `seed` (see the module docstring), grouped by class in sorted order.
+    """`shots` examples per class drawn with `seed` (module docstring), grouped by class in sorted order.
 
     `key` maps a record to its class (default: `default_key`). `classes`, when given, restricts the draw to
     those classes and requires each of them to have examples.

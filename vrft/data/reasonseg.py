@@ -6,8 +6,8 @@ box is the bounding box of the FIRST target polygon (the paper's `gen_box_ann.py
 clipped to the image; `polygons` keeps every target polygon in file order (the first is the box's; the paper's
 mask metric rasterizes the first, LISA's masks are their union). A `rectangle` shape becomes its 4 corners.
 
-`split_sentences="first"` gives one record per image with `text[0]` (the paper's evaluation); `"all"` gives one
-record per sentence (the paper's training set, `gen_sft.py`). Image sizes are read from the file headers.
+`split_sentences="first"` gives one record per image with `text[0]` (the paper's evaluation); `"all"` gives
+one record per sentence (the paper's training set, `gen_sft.py`). Image sizes are read from the file headers.
 Left out: `is_sentence` (no record field uses it), mask rasterization (evaluation's job).
 """
 

@@ -37,22 +37,23 @@ class TaskData:
     skipped: int
 
 
-def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool) -> list[Any]:
+def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool):
     """The records (or, for released Visual-RFT datasets, ready rows) of one split."""
     if split.path is None:
         raise ConfigError(f"task.{'train' if train else 'test'}.path is not set for task {task.name}")
     if split.reader in ("coco", "lvis"):
         cats = task.categories if train else (task.eval_categories or task.categories)
         query = "gt" if train else task.query
-        return read_detection(split.path, split.images or "", cats, query=query, exist_map=task.exist_map,
-                              kind=split.reader)
+        return read_detection(
+            split.path, split.images or "", cats, query=query, exist_map=task.exist_map, kind=split.reader
+        )
     if split.reader in ("coop_split", "fgvc_aircraft"):
         return read_classification(split.path, split.reader, split.split, split.images)
     if split.reader == "reasonseg":
         mode = "all" if split.split == "all_sentences" else "first"
         return read_reasonseg(split.path, mode, skip_bad=skip_bad)
     if split.reader == "virft":
-        return list(read_virft(split.path, split.split))
+        return read_virft(split.path, split.split)
     raise ConfigError(f"task.{'train' if train else 'test'}.reader={split.reader!r} is not supported")
 
 
@@ -90,6 +91,11 @@ def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test
         raise DataError(f"task {task.name}: the held-out split is empty ({task.test.path})")
     gt_json = Path(task.test.path) if task.test.reader in ("coco", "lvis") else None
     log.info("task %s: %d training rows, %d held-out queries", task.name, len(train), len(test))
-    return TaskData(build_rows(train, task, codec), build_rows(test, task, codec), gt_json,
-                    task.test.reader == "lvis", task.eval_categories or task.categories,
-                    skipped_train + skipped_test)
+    return TaskData(
+        build_rows(train, task, codec),
+        build_rows(test, task, codec),
+        gt_json,
+        task.test.reader == "lvis",
+        task.eval_categories or task.categories,
+        skipped_train + skipped_test,
+    )

@@ -126,7 +126,8 @@ def _from_hub(repo_id: str, split: str, cache: str | None) -> Any:
         return load_dataset(repo_id, split=split, cache_dir=cache)
     except Exception as err:  # offline, unknown repo, unknown split
         raise DataError(
-            f"expected {repo_id} as a local folder or a Hugging Face dataset id; loading it from the Hub failed "
+            f"expected {repo_id} as a local folder or a Hugging Face dataset id; loading it from the Hub "
+            "failed "
             f"({type(err).__name__}: {err}); download it (hf download --repo-type dataset {repo_id} "
             f"--local-dir DIR) and pass DIR (see README)"
         ) from None

@@ -49,14 +49,26 @@ def subset_gt(gt_json: Path, image_ids: set) -> dict:
 
 
 class Evaluator:
-    def __init__(self, spec: EvalSpec, processor, *, eos_ids: list[int], pad_id: int, suppress_ids: list[int],
-                 out_dir: Path | None = None):
+    def __init__(
+        self,
+        spec: EvalSpec,
+        processor,
+        *,
+        eos_ids: list[int],
+        pad_id: int,
+        suppress_ids: list[int],
+        out_dir: Path | None = None,
+    ):
         self.spec = spec
         self.processor = processor
         self.collate = PromptCollator(processor)
-        self.gen = generation_config(SamplingSpec(max_new_tokens=spec.max_new_tokens, do_sample=False),
-                                     num_return_sequences=1, eos_ids=eos_ids, pad_id=pad_id,
-                                     suppress_ids=suppress_ids)
+        self.gen = generation_config(
+            SamplingSpec(max_new_tokens=spec.max_new_tokens, do_sample=False),
+            num_return_sequences=1,
+            eos_ids=eos_ids,
+            pad_id=pad_id,
+            suppress_ids=suppress_ids,
+        )
         self.out_dir = out_dir
         self._gt = None
 
@@ -98,8 +110,10 @@ class Evaluator:
 
     def write(self, tag: str, completions: list[str], metrics: dict, dets: list[dict] | None) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        preds = [{"problem": r["problem"], "solution": r["solution"], "completion": c, "meta": r["meta"]}
-                 for r, c in zip(self.spec.rows, completions, strict=True)]
+        preds = [
+            {"problem": r["problem"], "solution": r["solution"], "completion": c, "meta": r["meta"]}
+            for r, c in zip(self.spec.rows, completions, strict=True)
+        ]
         (self.out_dir / f"predictions_{tag}.json").write_text(json.dumps(preds, indent=1, default=str))
         if dets is not None:
             (self.out_dir / f"detections_{tag}.json").write_text(json.dumps(dets))

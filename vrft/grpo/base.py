@@ -8,12 +8,15 @@ never reaches the weights. Left out: optimizers other than AdamW, layer-wise lea
 
 from __future__ import annotations
 
+import logging
 import math
 
 import lightning as L
 import torch
 
 from vrft.config import AlgoCfg
+
+log = logging.getLogger(__name__)
 
 
 def lr_lambda(schedule: str, warmup: int, total: int):
@@ -46,8 +49,13 @@ class PolicyModule(L.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.policy.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.algo.lr, betas=tuple(self.algo.adam_betas), eps=self.algo.adam_eps,
-                                weight_decay=self.algo.weight_decay)
+        opt = torch.optim.AdamW(
+            params,
+            lr=self.algo.lr,
+            betas=tuple(self.algo.adam_betas),
+            eps=self.algo.adam_eps,
+            weight_decay=self.algo.weight_decay,
+        )
         fn = lr_lambda(self.algo.lr_schedule, self.algo.warmup_steps, self.max_steps)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, fn)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -67,10 +75,20 @@ class PolicyModule(L.LightningModule):
         else:
             self.skipped_steps += 1
             self.consecutive_skips += 1
+            log.warning(
+                "step %d skipped: non-finite loss or gradient (%d in a row, %d in all)",
+                self.global_step + 1,
+                self.consecutive_skips,
+                self.skipped_steps,
+            )
             # Lightning counts optimizer steps through opt.step(); a skipped step still advances the schedule and
             # the step counter so runs keep their length.
             opt.optimizer.zero_grad(set_to_none=True)
             opt.step()
         opt.zero_grad(set_to_none=True)
         sched.step()
-        return {"grad_norm": float(norm) if ok else float("nan"), "lr": lr, "skipped_steps": float(self.skipped_steps)}
+        return {
+            "grad_norm": float(norm) if ok else float("nan"),
+            "lr": lr,
+            "skipped_steps": float(self.skipped_steps),
+        }

@@ -26,7 +26,10 @@ def repeat_vision(inputs: dict[str, torch.Tensor], repeats: int) -> dict[str, to
         return {k: inputs[k] for k in VISION_KEYS if k in inputs}
     chunks = torch.split(inputs["pixel_values"], patches_per_image(inputs["image_grid_thw"]))
     pixel_values = torch.cat([c for c in chunks for _ in range(repeats)])
-    return {"pixel_values": pixel_values, "image_grid_thw": inputs["image_grid_thw"].repeat_interleave(repeats, 0)}
+    return {
+        "pixel_values": pixel_values,
+        "image_grid_thw": inputs["image_grid_thw"].repeat_interleave(repeats, 0),
+    }
 
 
 def select_vision(inputs: dict[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:

@@ -22,6 +22,8 @@ class PeriodicEval(L.Callback):
             return
         if trainer.is_global_zero:
             metrics = self.evaluator(pl_module.policy, f"step{step}")
-            flat = {f"val/{self.task}/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+            flat = {
+                f"val/{self.task}/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)
+            }
             for lg in trainer.loggers:
                 lg.log_metrics(flat, step=step)

@@ -25,8 +25,18 @@ from vrft.grpo.scoring import Scores, score_rollouts
 
 
 class GRPOModule(PolicyModule):
-    def __init__(self, policy, processor, algo: AlgoCfg, *, reward_specs, rollout_engine: Callable,
-                 reference: Reference | None, max_steps: int, on_samples: Callable | None = None):
+    def __init__(
+        self,
+        policy,
+        processor,
+        algo: AlgoCfg,
+        *,
+        reward_specs,
+        rollout_engine: Callable,
+        reference: Reference | None,
+        max_steps: int,
+        on_samples: Callable | None = None,
+    ):
         super().__init__(policy, algo, max_steps)
         self.processor = processor
         self.reward_specs = reward_specs
@@ -40,9 +50,13 @@ class GRPOModule(PolicyModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         timer = Timer()
-        rollouts = [self.rollout_engine(self.policy, mb["inputs"], self.algo.num_generations) for mb in batch["micro"]]
+        rollouts = [
+            self.rollout_engine(self.policy, mb["inputs"], self.algo.num_generations) for mb in batch["micro"]
+        ]
         timer.lap("rollout")
-        scores = score_rollouts(self.processor, rollouts, batch["micro"], self.reward_specs, self.algo.num_generations)
+        scores = score_rollouts(
+            self.processor, rollouts, batch["micro"], self.reward_specs, self.algo.num_generations
+        )
         advantages = [self.advantages(s) for s in scores]
         rollouts, scores, advantages = self.dynamic_sampling(rollouts, scores, advantages)
         timer.lap("scoring")
@@ -50,14 +64,20 @@ class GRPOModule(PolicyModule):
         timer.lap("training")
         metrics.update(self.rollout_metrics(rollouts, scores))
         metrics.update({f"time/{k}": v for k, v in timer.laps.items()})
-        self.log_dict({f"train/{k}": float(v) for k, v in metrics.items()}, on_step=True, prog_bar=False,
-                      batch_size=sum(r.num_sequences for r in rollouts))
+        self.log_dict(
+            {f"train/{k}": float(v) for k, v in metrics.items()},
+            on_step=True,
+            prog_bar=False,
+            batch_size=sum(r.num_sequences for r in rollouts),
+        )
         if self.on_samples is not None:
             self.on_samples(self, batch, rollouts, scores)
 
     def advantages(self, s: Scores) -> torch.Tensor:
         totals = torch.tensor(s.totals, dtype=torch.float32)
-        return group_advantages(totals, self.algo.num_generations, scale=self.algo.scale_rewards, eps=self.algo.adv_eps)
+        return group_advantages(
+            totals, self.algo.num_generations, scale=self.algo.scale_rewards, eps=self.algo.adv_eps
+        )
 
     def dynamic_sampling(self, rollouts, scores, advantages):
         """Drop groups whose rewards are all equal (they carry no gradient) when the algo asks for it."""
@@ -67,7 +87,9 @@ class GRPOModule(PolicyModule):
         for r, s, a in zip(rollouts, scores, advantages, strict=True):
             keep = nonzero_std_groups(torch.tensor(s.totals), r.group_size).nonzero().flatten().tolist()
             if keep:
-                kept.append((r.rows(keep), s.rows(keep, r.group_size), a.view(-1, r.group_size)[keep].flatten()))
+                kept.append(
+                    (r.rows(keep), s.rows(keep, r.group_size), a.view(-1, r.group_size)[keep].flatten())
+                )
         if not kept:  # every group degenerate: fall back to the full batch (its loss is the KL term only)
             return rollouts, scores, advantages
         return tuple(list(x) for x in zip(*kept, strict=True))
@@ -77,7 +99,9 @@ class GRPOModule(PolicyModule):
         temp = self.algo.sampling.temperature
         need_old = self.algo.num_iterations > 1
         with torch.no_grad():
-            old = [sequence_logps(self.policy, r, temperature=temp)[0] if need_old else None for r in rollouts]
+            old = [
+                sequence_logps(self.policy, r, temperature=temp)[0] if need_old else None for r in rollouts
+            ]
             ref = [self.reference.logps(r, temperature=temp) if self.reference else None for r in rollouts]
         weights = self.micro_weights(rollouts)
         metrics: dict[str, float] = {}
@@ -86,11 +110,20 @@ class GRPOModule(PolicyModule):
             for r, a, o, rf, w in zip(rollouts, advantages, old, ref, weights, strict=True):
                 logps, entropy = sequence_logps(self.policy, r, temperature=temp, with_entropy=True)
                 old_logps = o if o is not None else logps.detach()
-                loss, m = policy_loss(logps, old_logps, rf, a.to(logps), r.completion_mask.to(logps),
-                                      beta=self.algo.beta, epsilon_low=self.algo.epsilon_low,
-                                      epsilon_high=self.algo.epsilon_high, loss_type=self.algo.loss_type,
-                                      max_completion_length=self.algo.sampling.max_new_tokens, kl=self.algo.kl,
-                                      return_metrics=True)
+                loss, m = policy_loss(
+                    logps,
+                    old_logps,
+                    rf,
+                    a.to(logps),
+                    r.completion_mask.to(logps),
+                    beta=self.algo.beta,
+                    epsilon_low=self.algo.epsilon_low,
+                    epsilon_high=self.algo.epsilon_high,
+                    loss_type=self.algo.loss_type,
+                    max_completion_length=self.algo.sampling.max_new_tokens,
+                    kl=self.algo.kl,
+                    return_metrics=True,
+                )
                 finite = finite and bool(torch.isfinite(loss))
                 if finite:
                     self.manual_backward(loss * w)
@@ -112,9 +145,13 @@ class GRPOModule(PolicyModule):
     def rollout_metrics(self, rollouts: list[Rollout], scores: list[Scores]) -> dict[str, float]:
         lengths = torch.cat([r.completion_mask.sum(1).float() for r in rollouts])
         totals = torch.tensor([t for s in scores for t in s.totals])
-        out = {"completion_len": float(lengths.mean()), "completion_len_max": float(lengths.max()),
-               "truncated_frac": float(torch.cat([r.truncated for r in rollouts]).float().mean()),
-               "reward": float(totals.mean()), "reward_std": float(totals.std()) if totals.numel() > 1 else 0.0}
+        out = {
+            "completion_len": float(lengths.mean()),
+            "completion_len_max": float(lengths.max()),
+            "truncated_frac": float(torch.cat([r.truncated for r in rollouts]).float().mean()),
+            "reward": float(totals.mean()),
+            "reward_std": float(totals.std()) if totals.numel() > 1 else 0.0,
+        }
         stats = [group_stats(torch.tensor(s.totals), self.algo.num_generations) for s in scores]
         out["frac_zero_std_groups"] = sum(st["frac_zero_std_groups"] for st in stats) / len(stats)
         names = scores[0].names

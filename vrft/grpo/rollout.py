@@ -29,8 +29,9 @@ class SamplingSpec:
     do_sample: bool = True
 
 
-def generation_config(s: SamplingSpec, *, num_return_sequences: int, eos_ids: list[int], pad_id: int,
-                      suppress_ids: list[int]) -> GenerationConfig:
+def generation_config(
+    s: SamplingSpec, *, num_return_sequences: int, eos_ids: list[int], pad_id: int, suppress_ids: list[int]
+) -> GenerationConfig:
     """A GenerationConfig with every result-changing value set, so nothing is inherited from the checkpoint."""
     sampling = {"temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k} if s.do_sample else {}
     return GenerationConfig(
@@ -65,8 +66,13 @@ class HFRollout:
 
     @torch.no_grad()
     def __call__(self, model, inputs: dict[str, torch.Tensor], group_size: int) -> Rollout:
-        cfg = generation_config(self.sampling, num_return_sequences=group_size, eos_ids=self.eos_ids,
-                                pad_id=self.pad_id, suppress_ids=self.suppress_ids)
+        cfg = generation_config(
+            self.sampling,
+            num_return_sequences=group_size,
+            eos_ids=self.eos_ids,
+            pad_id=self.pad_id,
+            suppress_ids=self.suppress_ids,
+        )
         was_training = model.training
         model.eval()
         out = model.generate(**inputs, generation_config=cfg)
@@ -74,7 +80,9 @@ class HFRollout:
         prompt_len = inputs["input_ids"].shape[1]
         completion_ids = out[:, prompt_len:]
         mask = mask_after_eos(completion_ids, self.eos_ids)
-        ended = torch.isin(completion_ids, torch.tensor(self.eos_ids, device=completion_ids.device)).any(dim=1)
+        ended = torch.isin(completion_ids, torch.tensor(self.eos_ids, device=completion_ids.device)).any(
+            dim=1
+        )
         completion_ids = completion_ids.masked_fill(mask == 0, self.pad_id)
         rep = lambda t: t.repeat_interleave(group_size, dim=0)  # noqa: E731
         return Rollout(
@@ -100,4 +108,6 @@ class VLLMRollout:
             raise ConfigError(
                 "rollout=vllm needs the vllm package (pip install vllm, on a CUDA machine); use rollout=hf here"
             ) from None
-        raise ConfigError("rollout=vllm: the vLLM engine is not available in this version of vrft; use rollout=hf")
+        raise ConfigError(
+            "rollout=vllm: the vLLM engine is not available in this version of vrft; use rollout=hf"
+        )

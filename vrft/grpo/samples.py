@@ -38,10 +38,16 @@ class SampleLogger:
         image, meta, kind = mb["images"][0], mb["meta"][0] or {}, mb["kind"][0]
         rows = []
         for j in range(min(self.max_rows, rollouts[0].group_size)):
-            rows.append({"image": image, "prompt": mb["problem"][0], "completion": s.completions[j],
-                         "rewards": dict(zip(s.names, s.matrix[j], strict=True)),
-                         "pred_boxes": self.decode(answer_boxes(s.completions[j], kind), meta),
-                         "gt_boxes": self.decode(answer_boxes(mb["solution"][0], kind), meta)})
+            rows.append(
+                {
+                    "image": image,
+                    "prompt": mb["problem"][0],
+                    "completion": s.completions[j],
+                    "rewards": dict(zip(s.names, s.matrix[j], strict=True)),
+                    "pred_boxes": self.decode(answer_boxes(s.completions[j], kind), meta),
+                    "gt_boxes": self.decode(answer_boxes(mb["solution"][0], kind), meta),
+                }
+            )
         log_samples(self.loggers, step, rows)
 
     def decode(self, boxes, meta: dict) -> list[tuple[float, ...]]:

@@ -23,8 +23,13 @@ class Scores:
 
     def rows(self, groups: list[int], group_size: int) -> Scores:
         seq = [g * group_size + j for g in groups for j in range(group_size)]
-        return Scores(self.names, [self.matrix[i] for i in seq], [self.totals[i] for i in seq],
-                      [self.completions[i] for i in seq], self.monitors)
+        return Scores(
+            self.names,
+            [self.matrix[i] for i in seq],
+            [self.totals[i] for i in seq],
+            [self.completions[i] for i in seq],
+            self.monitors,
+        )
 
 
 def decode(processor, r: Rollout) -> list[str]:
@@ -41,8 +46,9 @@ def repeat_columns(batch: dict, group_size: int) -> dict[str, list]:
     return cols
 
 
-def score_rollouts(processor, rollouts: list[Rollout], micro: list[dict], specs: list[RewardSpec],
-                   group_size: int) -> list[Scores]:
+def score_rollouts(
+    processor, rollouts: list[Rollout], micro: list[dict], specs: list[RewardSpec], group_size: int
+) -> list[Scores]:
     out = []
     for r, mb in zip(rollouts, micro, strict=True):
         completions = decode(processor, r)

@@ -22,18 +22,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vrft.errors import ConfigError, ModelError
+from vrft.errors import ConfigError
 from vrft.models.processor import FAMILIES, processor_class
 
-SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>")
+SPECIAL_TOKENS += ("<|image_pad|>", "<|video_pad|>")
+VISION_TOKENS = SPECIAL_TOKENS[3:]
 TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
 # Bump when the build recipe changes so that cached folders are rebuilt.
 _RECIPE_VERSION = 1
@@ -92,44 +86,26 @@ class TinySpec:
 
 
 def _validate(s: TinySpec) -> None:
-    def need(ok: bool, key: str, value: object, allowed: str) -> None:
+    bad_tokens = [t for t in s.extra_tokens if not (t.isascii() and t.isprintable()) or " " in t or not t]
+    checks = (
+        ("family", s.family in FAMILIES, f"one of {', '.join(FAMILIES)}"),
+        ("num_heads", s.hidden_size % s.num_heads == 0, f"must divide hidden_size={s.hidden_size}"),
+        ("num_heads", s.hidden_size // max(s.num_heads, 1) % 8 == 0, "head_dim must be a multiple of 8"),
+        ("num_kv_heads", s.num_heads % s.num_kv_heads == 0, "must divide num_heads"),
+        ("vision_num_heads", s.vision_embed_dim % s.vision_num_heads == 0, "must divide vision_embed_dim"),
+        ("vocab_size", s.vocab_size >= 300, "at least 300 (256 bytes + special tokens)"),
+        ("min_pixels", 0 < s.min_pixels <= s.max_pixels, "0 < min_pixels <= max_pixels"),
+        ("num_layers", min(s.num_layers, s.vision_depth, s.vision_mlp_ratio) > 0, "layer counts must be > 0"),
+        ("extra_tokens", not bad_tokens, f"printable ASCII without spaces, got {bad_tokens[:3]}"),
+    )
+    for key, ok, allowed in checks:
         if not ok:
-            raise ConfigError(f"model.tiny.{key}={value!r} is invalid: {allowed}")
-
-    need(s.family in FAMILIES, "family", s.family, f"one of {', '.join(FAMILIES)}")
-    need(
-        s.hidden_size % s.num_heads == 0, "num_heads", s.num_heads, f"must divide hidden_size={s.hidden_size}"
-    )
-    need(
-        (s.hidden_size // s.num_heads) % 8 == 0, "num_heads", s.num_heads, "head_dim must be a multiple of 8"
-    )
-    need(s.num_heads % s.num_kv_heads == 0, "num_kv_heads", s.num_kv_heads, "must divide num_heads")
-    need(
-        s.vision_embed_dim % s.vision_num_heads == 0,
-        "vision_num_heads",
-        s.vision_num_heads,
-        "must divide embed",
-    )
-    need(s.vocab_size >= 300, "vocab_size", s.vocab_size, "at least 300 (256 bytes + special tokens)")
-    need(0 < s.min_pixels <= s.max_pixels, "min_pixels", s.min_pixels, "0 < min_pixels <= max_pixels")
-    for key in ("num_layers", "intermediate_size", "vision_depth", "vision_mlp_ratio"):
-        need(getattr(s, key) > 0, key, getattr(s, key), "must be positive")
-    bad = [t for t in s.extra_tokens if not t or not t.isascii() or not t.isprintable() or " " in t]
-    need(not bad, "extra_tokens", bad[:3], "printable ASCII without spaces")
+            raise ConfigError(f"model.tiny.{key}={getattr(s, key)!r} is invalid: {allowed}")
 
 
 TINY = TinySpec()
-SMALL = TinySpec(
-    hidden_size=384,
-    num_layers=6,
-    num_heads=6,
-    num_kv_heads=2,
-    intermediate_size=1024,
-    vision_depth=4,
-    vision_embed_dim=256,
-    vision_num_heads=4,
-    vocab_size=2048,
-)
+SMALL = TinySpec(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1024, vocab_size=2048)
+SMALL = dataclasses.replace(SMALL, vision_depth=4, vision_embed_dim=256, vision_num_heads=4)
 TINY_QWEN2_5_VL = dataclasses.replace(TINY, family="qwen2_5_vl")
 PRESETS = {"tiny": TINY, "small": SMALL, "tiny_qwen2_5_vl": TINY_QWEN2_5_VL}
 
@@ -169,16 +145,8 @@ def _build_into(spec: TinySpec, folder: Path) -> None:
 
 def build_tokenizer(spec: TinySpec):
     """A byte-level BPE tokenizer (Qwen2 pre-tokenizer) trained on a generated corpus; deterministic per spec."""
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        trainers,
-    )
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, trainers
+    from tokenizers import pre_tokenizers as pre
     from transformers import PreTrainedTokenizerFast
 
     split = Regex(
@@ -186,17 +154,13 @@ def build_tokenizer(spec: TinySpec):
     )
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(split, behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    byte_level = pre.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.pre_tokenizer = pre.Sequence([pre.Split(split, behavior="isolated"), byte_level])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=spec.vocab_size,
         special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        initial_alphabet=pre.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(spec.seed), trainer)
@@ -217,154 +181,18 @@ def build_tokenizer(spec: TinySpec):
     return fast
 
 
-_WORDS = [
-    "the",
-    "a",
-    "an",
-    "of",
-    "in",
-    "on",
-    "to",
-    "and",
-    "or",
-    "is",
-    "are",
-    "this",
-    "that",
-    "with",
-    "for",
-    "as",
-    "by",
-    "from",
-    "image",
-    "picture",
-    "photo",
-    "object",
-    "objects",
-    "category",
-    "detect",
-    "all",
-    "belonging",
-    "provide",
-    "bounding",
-    "box",
-    "boxes",
-    "between",
-    "integer",
-    "confidence",
-    "two",
-    "decimal",
-    "places",
-    "if",
-    "no",
-    "return",
-    "output",
-    "thinking",
-    "process",
-    "final",
-    "answer",
-    "tags",
-    "format",
-    "should",
-    "be",
-    "follows",
-    "please",
-    "strictly",
-    "follow",
-    "position",
-    "number",
-    "containing",
-    "identify",
-    "species",
-    "based",
-    "model",
-    "plant",
-    "aircraft",
-    "car",
-    "pet",
-    "flower",
-    "dog",
-    "cat",
-    "bird",
-    "find",
-    "instruction",
-    "grouding",
-    "red",
-    "green",
-    "blue",
-    "yellow",
-    "black",
-    "white",
-    "orange",
-    "purple",
-    "gray",
-    "brown",
-    "circle",
-    "square",
-    "triangle",
-    "star",
-    "cross",
-    "ring",
-    "disk",
-    "shape",
-    "left",
-    "right",
-    "top",
-    "bottom",
-    "center",
-    "upper",
-    "lower",
-    "small",
-    "large",
-    "big",
-    "tiny",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "there",
-    "here",
-    "what",
-    "which",
-    "color",
-    "colour",
-    "count",
-    "how",
-    "many",
-    "where",
-    "name",
-    "you",
-    "helpful",
-    "assistant",
-    "system",
-    "user",
-    "it",
-    "its",
-    "see",
-    "i",
-    "think",
-    "so",
-    "because",
-    "person",
-    "bicycle",
-    "truck",
-    "boat",
-    "bus",
-    "train",
-    "chair",
-    "table",
-    "bottle",
-    "cup",
-    "bowl",
-    "banana",
-    "apple",
-    "horse",
-    "sheep",
-    "cow",
-    "elephant",
-    "bear",
-]
+_WORD_TEXT = (
+    "the a an of in on to and or is are this that with for as by from image picture photo object objects "
+    "category detect all belonging provide bounding box boxes between integer confidence two decimal places "
+    "if no return output thinking process final answer tags format should be follows please strictly follow "
+    "position number containing identify species based model plant aircraft car pet flower dog cat bird "
+    "find instruction grouding red green blue yellow black white orange purple gray brown circle square "
+    "triangle star cross ring disk shape left right top bottom center upper lower small large big tiny one "
+    "two three four five there here what which color colour count how many where name you helpful assistant "
+    "system user it its see i think so because person bicycle truck boat bus train chair table bottle cup "
+    "bowl banana apple horse sheep cow elephant bear"
+)
+_WORDS = _WORD_TEXT.split()
 _FIXED = (
     "You are a helpful assistant.",
     "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags.",
@@ -468,9 +296,8 @@ def init_model(spec: TinySpec, tokenizer):
 def _model_class(family: str):
     from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
-    return {"qwen2_vl": Qwen2VLForConditionalGeneration, "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}[
-        family
-    ]
+    classes = {"qwen2_vl": Qwen2VLForConditionalGeneration, "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}
+    return classes[family]
 
 
 def _generation_config(tokenizer):
@@ -478,15 +305,8 @@ def _generation_config(tokenizer):
     from transformers import GenerationConfig
 
     end = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-    return GenerationConfig(
-        do_sample=True,
-        temperature=1.0,
-        top_k=50,
-        top_p=1.0,
-        eos_token_id=end,
-        pad_token_id=end[1],
-        bos_token_id=end[1],
-    )
+    sampling = dict(do_sample=True, temperature=1.0, top_k=50, top_p=1.0)
+    return GenerationConfig(**sampling, eos_token_id=end, pad_token_id=end[1], bos_token_id=end[1])
 
 
 def _processor(spec: TinySpec, tokenizer):
@@ -499,28 +319,6 @@ def _processor(spec: TinySpec, tokenizer):
 def invalid_token_ids(model, tokenizer) -> list[int]:
     """Ids generation must never sample: rows past the tokenizer (embedding padding) and the vision tokens."""
     rows = model.get_output_embeddings().weight.shape[0]
-    vision = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
-    ids = {tokenizer.convert_tokens_to_ids(t) for t in vision}
+    ids = {tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
     ids = {i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id and 0 <= i < rows}
     return sorted(ids | set(range(len(tokenizer), rows)))
-
-
-def tiny_spec(preset: str = "tiny", **overrides) -> TinySpec:
-    """A preset (`PRESETS` name) with fields replaced; an unknown preset or field raises ConfigError."""
-    if preset not in PRESETS:
-        raise ConfigError(f"tiny preset {preset!r} is unknown; valid: {', '.join(PRESETS)}")
-    fields = {f.name for f in dataclasses.fields(TinySpec)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ConfigError(
-            f"model.tiny.{unknown[0]} is not a tiny-model field; valid: {', '.join(sorted(fields))}"
-        )
-    return dataclasses.replace(PRESETS[preset], **overrides)
-
-
-def load_tiny_spec(folder: Path) -> TinySpec:
-    """The spec a built folder was made from (its vrft_tiny_spec.json)."""
-    path = Path(folder) / "vrft_tiny_spec.json"
-    if not path.is_file():
-        raise ModelError(f"{folder} is not a built tiny model (no vrft_tiny_spec.json)")
-    return TinySpec(**json.loads(path.read_text()))

@@ -14,12 +14,23 @@ from typing import Any
 from vrft.rewards.base import REWARDS
 from vrft.rewards.parse import completion_text
 
-_FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+FORMAT_PATTERN = r"<think>.*?</think>\s*<answer>.*?</answer>"  # official, under re.fullmatch with DOTALL
+_JOINT_RE = re.compile(r"</think>\s*<answer>")
 
 
 def format_score(text: str) -> float:
-    """1.0 when `text.strip()` fully matches the think/answer template, else 0.0."""
-    return 1.0 if isinstance(text, str) and _FORMAT_RE.fullmatch(text.strip()) else 0.0
+    """1.0 when `text.strip()` fully matches `FORMAT_PATTERN` (DOTALL), else 0.0.
+
+    Computed without the pattern, which backtracks quadratically on text with many `</think><answer>`: the
+    stripped text must start with `<think>`, end with `</answer>`, and hold `</think>`, whitespace, `<answer>`
+    between the two. That is the same set of strings.
+    """
+    if not isinstance(text, str):
+        return 0.0
+    s = text.strip()
+    if not (s.startswith("<think>") and s.endswith("</answer>")):
+        return 0.0
+    return 1.0 if _JOINT_RE.search(s, 7, len(s) - 9) else 0.0
 
 
 @REWARDS.register("format")

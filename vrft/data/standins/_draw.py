@@ -1,15 +1,18 @@
 """Drawing for the stand-in datasets: one colour/shape style per class, objects with exact boxes and polygons.
 
 A style is (colour name, RGB, shape); class i gets `style(i)`, so 48 classes look distinct and further ones
-repeat. Objects are filled shapes drawn from their polygon (or ellipse), so the polygon's bounding box is
-exactly the object's pixels: a box (x1, y1, x2, y2) covers pixels x1..x2-1, y1..y2-1 (COCO's convention).
-Left out: textures, occlusion (objects never overlap), photographic realism.
+repeat; a class name that names a colour or shape ("red circle") gets that colour or shape (`named_style`).
+Objects are filled polygons (an ellipse is a 16-gon), so the polygon's bounding box is exactly the object's
+pixels: a box (x1, y1, x2, y2) covers pixels x1..x2-1, y1..y2-1 (COCO's convention).
+Backgrounds keep clear of every object colour. Left out: textures, occlusion (objects never overlap),
+photographic realism.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -40,8 +43,32 @@ def style(i: int) -> tuple[str, tuple[int, int, int], str]:
     return name, rgb, SHAPES[(i + i // len(COLORS)) % len(SHAPES)]
 
 
+SHAPE_WORDS = {
+    "circle": "ellipse",
+    "ellipse": "ellipse",
+    "oval": "ellipse",
+    "disc": "ellipse",
+    "square": "rectangle",
+    "rectangle": "rectangle",
+    "box": "rectangle",
+    "triangle": "triangle",
+    "diamond": "diamond",
+}
+
+
+def named_style(name: str, i: int) -> tuple[str, tuple[int, int, int], str]:
+    """`style(i)`, overridden by the colour and/or shape a class name mentions ("red circle", "square")."""
+    color, rgb, shape = style(i)
+    palette = dict(COLORS)
+    for word in re.findall(r"[a-z]+", name.lower()):
+        if word in palette:
+            color, rgb = word, palette[word]
+        shape = SHAPE_WORDS.get(word, shape)
+    return color, rgb, shape
+
+
 def polygon(shape: str, box: IntBox) -> Polygon:
-    """Vertices of `shape` filling `box` (pixel-inclusive: x1..x2-1); their bounding box spans those pixels."""
+    """Vertices of `shape` filling `box` (pixels x1..x2-1, y1..y2-1); their bounding box spans them."""
     x1, y1, x2, y2 = box
     xr, yb = x2 - 1, y2 - 1
     mx, my = (x1 + xr) / 2, (y1 + yb) / 2
@@ -74,9 +101,12 @@ def polygon_area(points: Polygon) -> float:
 
 
 def canvas(rng: random.Random, size_range: tuple[int, int] = (96, 160)) -> Image.Image:
-    """A muted random background of random size."""
+    """A plain random background of random size, far (L1 >= 100) from every object colour."""
     w, h = rng.randint(*size_range), rng.randint(*size_range)
-    return Image.new("RGB", (w, h), tuple(rng.randint(70, 190) for _ in range(3)))
+    while True:
+        rgb = tuple(rng.randint(40, 215) for _ in range(3))
+        if min(sum(abs(a - b) for a, b in zip(rgb, c, strict=True)) for _, c in COLORS) >= 100:
+            return Image.new("RGB", (w, h), rgb)
 
 
 def draw_object(img: Image.Image, points: Polygon, rgb: tuple[int, int, int]) -> None:
@@ -96,13 +126,13 @@ def layout(rng: random.Random, width: int, height: int, n: int) -> list[IntBox]:
     return boxes
 
 
-def single_object_image(rng: random.Random, class_index: int) -> Image.Image:
+def single_object_image(rng: random.Random, class_index: int, class_name: str = "") -> Image.Image:
     """One object of the class's style at a random place and size (the classification stand-ins)."""
     img = canvas(rng)
     w, h = img.size
     bw, bh = rng.randint(w // 3, w - 8), rng.randint(h // 3, h - 8)
     x1, y1 = rng.randint(0, w - bw), rng.randint(0, h - bh)
-    _, rgb, shape = style(class_index)
+    _, rgb, shape = named_style(class_name, class_index)
     draw_object(img, polygon(shape, (x1, y1, x1 + bw, y1 + bh)), rgb)
     return img
 

@@ -1,8 +1,8 @@
 """Classification stand-ins: a CoOp split file with its image folder, and the FGVC-Aircraft release layout.
 
-Every image shows one object in its class's style (`_draw.style`, distinct for up to 48 classes) at a random
-place and size. `per_class` is the number of images per class in each split (an int for all of train, val and
-test, or a dict per split). Left out: FGVC's copyright banner, CoOp's few-shot pickles.
+Every image shows one object in its class's style (`_draw.named_style`, distinct for up to 48 classes) at a
+random place and size. `per_class` is the number of images per class in each split (an int for all of train,
+val and test, or a dict per split). Left out: FGVC's copyright banner, CoOp's few-shot pickles.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _check(classes: list[str]) -> None:
 def write_coop_split(
     root: Path | str, classes: list[str], per_class: int | dict[str, int], seed: int, name: str = "OxfordPets"
 ) -> Path:
-    """Write `root/split_zhou_<name>.json` and its images (folder as CoOp names it for `name`); return root."""
+    """Write `root/split_zhou_<name>.json` and its images (in CoOp's image folder for `name`); return root."""
     _check(classes)
     root, rng = Path(root), random.Random(seed)
     split_file = f"split_zhou_{name}.json"
@@ -48,7 +48,7 @@ def write_coop_split(
                 relpath = f"{stem}_{part}_{k:04d}.jpg"
                 if not image_folder:  # Stanford Cars: paths relative to the dataset folder
                     relpath = f"{'cars_test' if part == 'test' else 'cars_train'}/{relpath}"
-                save_jpeg(single_object_image(rng, label), root / image_folder / relpath)
+                save_jpeg(single_object_image(rng, label, cls), root / image_folder / relpath)
                 entries.append([relpath, label, cls])
         split[part] = entries
     root.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def write_coop_split(
 def write_fgvc_aircraft(
     root: Path | str, variants: list[str], per_class: int | dict[str, int], seed: int
 ) -> Path:
-    """Write the FGVC-Aircraft release layout under `root/data/` (images, variants, split lists); return root."""
+    """Write the FGVC-Aircraft release layout under `root/data/` (images, variants, splits); return root."""
     _check(variants)
     root, rng = Path(root), random.Random(seed)
     data = root / "data"
@@ -71,7 +71,7 @@ def write_fgvc_aircraft(
             for _ in range(n):
                 image_id = f"{next_id:07d}"
                 next_id += 1
-                save_jpeg(single_object_image(rng, label), data / "images" / f"{image_id}.jpg")
+                save_jpeg(single_object_image(rng, label, variant), data / "images" / f"{image_id}.jpg")
                 lines[part].append(f"{image_id} {variant}")
     lines["trainval"] = lines.get("train", []) + lines.get("val", [])
     data.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Detection stand-ins: small COCO 2017 and LVIS v1 datasets (JSON + JPEG images) with exact boxes.
 
-Image i shows 1-3 non-overlapping objects; the first is of category `i % len(categories)` (so every category
-appears in at least `n_images // len(categories)` images), the others are random. COCO category ids are
+Image i shows 1-3 non-overlapping objects in their category's style (`_draw.named_style`: a name like "red
+circle" is drawn as one); the first is of category `i % len(categories)` (so every category appears in at
+least `n_images // len(categories)` images), the others are random. COCO category ids are
 non-contiguous (1, 3, 5, ...) like the real ones; LVIS ids are 1..n with frequency "r". Every image is fully
 annotated, so LVIS `neg_category_ids` lists every absent category. Left out: crowd boxes, masks beyond the
 object polygon, LVIS images from train2017 (all stand-in images live in one folder).
@@ -14,7 +15,15 @@ import random
 from pathlib import Path
 from typing import Any
 
-from vrft.data.standins._draw import canvas, draw_object, layout, polygon, polygon_area, save_jpeg, style
+from vrft.data.standins._draw import (
+    canvas,
+    draw_object,
+    layout,
+    named_style,
+    polygon,
+    polygon_area,
+    save_jpeg,
+)
 from vrft.errors import ConfigError
 
 
@@ -30,7 +39,7 @@ def _scenes(n_images: int, categories: list[str], seed: int) -> list[tuple[Any, 
         objects = []
         for k, box in enumerate(boxes):
             cat = i % len(categories) if k == 0 else rng.randrange(len(categories))
-            _, rgb, shape = style(cat)
+            _, rgb, shape = named_style(categories[cat], cat)
             points = polygon(shape, box)
             draw_object(img, points, rgb)
             objects.append((cat, points, box))
@@ -58,7 +67,10 @@ def _write(ann_json: Path, data: dict) -> None:
 def write_coco(
     root: Path | str, n_images: int, categories: list[str], seed: int, split: str = "val2017"
 ) -> tuple[Path, Path]:
-    """Write `root/annotations/instances_<split>.json` and `root/<split>/<id:012d>.jpg`; return (json, image dir)."""
+    """Write `root/annotations/instances_<split>.json` and `root/<split>/<id:012d>.jpg`.
+
+    Returns (annotation json, image dir).
+    """
     root = Path(root)
     image_dir = root / split
     cat_ids = [2 * k + 1 for k in range(len(categories))]
@@ -97,8 +109,10 @@ def write_coco(
 def write_lvis(
     root: Path | str, n_images: int, categories: list[str], seed: int, split: str = "val"
 ) -> tuple[Path, Path]:
-    """Write `root/annotations/lvis_v1_<split>.json` and `root/<split>2017/<id:012d>.jpg` (named by `coco_url`,
-    no `file_name`, as in LVIS v1); return (json, image dir)."""
+    """Write `root/annotations/lvis_v1_<split>.json` and `root/<split>2017/<id:012d>.jpg`.
+
+    Images are named by `coco_url` (no `file_name`, as in LVIS v1). Returns (annotation json, image dir).
+    """
     root = Path(root)
     folder = f"{split}2017"
     image_dir = root / folder

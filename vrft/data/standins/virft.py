@@ -34,7 +34,7 @@ def _png(image: Any) -> dict:
 def write_virft_hf(
     root: Path | str, rows: Sequence[Mapping[str, Any]], fmt: str = "disk", split: str = "train"
 ) -> Path:
-    """Write `rows` ({"image", "problem", "solution"}) as a released ViRFT dataset under `root`; return root."""
+    """Write `rows` ({"image", "problem", "solution"}) as a released ViRFT dataset at `root`; return root."""
     from datasets import Dataset, DatasetDict, Features, Value
     from datasets import Image as ImageFeature
 

@@ -1,0 +1,62 @@
+"""`python -m vrft.evaluate task=NAME model.path=CHECKPOINT [overrides]`: evaluate a checkpoint on a task's
+held-out split with the task's metric (accuracy, COCO/LVIS mAP, grounding mIoU), no training.
+
+Composes the same config as `python -m vrft` (so prompts, codec and query protocol are the training ones) and
+writes `eval/metrics_eval.json`, `eval/predictions_eval.json` (and COCO-format detections) into the run folder.
+A trained run's `final_model/` is a valid `model.path`. Left out: sharding over several GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from vrft.errors import VrftError
+from vrft.paths import CONF_DIR
+
+log = logging.getLogger("vrft")
+
+
+def evaluate(cfg) -> dict:
+    from vrft.build import build_evaluator, build_policy, resolve_task
+    from vrft.data.tasks import build_task_data
+
+    out = Path(cfg.paths.output_dir)
+    policy, processor, codec, tokens = build_policy(cfg)
+    task = resolve_task(cfg)
+    data = build_task_data(
+        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
+    )
+    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, out / "eval")
+    metrics = evaluator(policy, "eval")
+    result = {
+        "task": task.name,
+        "model": cfg.model.path or cfg.model.name,
+        "metric": task.metric,
+        "value": float(metrics[task.metric]),
+        "queries": len(data.test_rows),
+    }
+    (out / "evaluation.json").write_text(json.dumps({**result, "metrics": metrics}, indent=1, default=str))
+    print(json.dumps(result))
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> None:
+    from vrft.config import load_config
+
+    try:
+        evaluate(load_config(cfg))
+    except VrftError as err:
+        log.error("%s", err)
+        print(f"vrft.evaluate: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""What a synthetic world is: a typed, validated, hashable recipe (`WorldSpec`) built from a task's `synthetic:` block.
+
+A world is a set of coloured shapes on a square image, placed on a grid of `grid` x `grid` cells so that every
+box edge falls on a cell edge (with 112-pixel images and `grid: 4`, a cell is one 28-pixel merged Qwen2-VL vision
+token and box coordinates are multiples of 250 in 0..1000 units). Categories are `"<colour> <shape>"` for every
+colour x shape pair; the `novel` ones are held out of every base split, so each novel category is a new
+combination of a colour and a shape that base categories show separately. `short_hash()` names the world's
+cache folder, so changing any field writes a new world. Left out: drawing (`vrft.synthetic.scenes`) and the
+files of each task family (`vrft.synthetic.detection`, `.classification`, `.grounding`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from vrft.errors import ConfigError
+
+KINDS = ("detection", "classification", "grounding")
+BACKGROUNDS = ("gradient", "plain")
+RGB = {
+    "red": (215, 35, 35),
+    "green": (30, 160, 50),
+    "blue": (35, 70, 215),
+    "yellow": (240, 205, 20),
+    "purple": (140, 50, 175),
+    "orange": (245, 125, 20),
+    "cyan": (30, 190, 205),
+    "white": (250, 250, 250),
+}
+SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring")
+# Bump when drawing or file layout changes in a way the fields do not capture, so cached worlds are rewritten.
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """The full recipe of one world; see the task files' `synthetic:` blocks for the meaning of each field."""
+
+    kind: str = "detection"
+    seed: int = 0
+    image_size: int = 112
+    grid: int = 4
+    colors: tuple[str, ...] = ("red", "green", "blue", "yellow")
+    shapes: tuple[str, ...] = ("circle", "square", "triangle")
+    novel: tuple[str, ...] = ("red triangle", "green circle", "blue square")
+    objects: tuple[int, int] = (1, 3)
+    cells: tuple[int, int] = (1, 2)
+    background: str = "gradient"
+    noise: float = 0.0
+    splits: dict[str, int] = field(default_factory=dict)
+    negatives: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("colors", "shapes", "novel", "objects", "cells"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "splits", {str(k): int(v) for k, v in dict(self.splits).items()})
+        _validate(self)
+
+    @property
+    def categories(self) -> list[str]:
+        """Every category, colour-major: "red circle", "red square", ..."""
+        return [f"{c} {s}" for c in self.colors for s in self.shapes]
+
+    @property
+    def base(self) -> list[str]:
+        return [c for c in self.categories if c not in self.novel]
+
+    @property
+    def cell(self) -> int:
+        """Cell size in pixels."""
+        return self.image_size // self.grid
+
+    def short_hash(self) -> str:
+        blob = json.dumps({"recipe": RECIPE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _validate(s: WorldSpec) -> None:
+    cats = set(s.categories)
+    lo, hi = s.objects
+    checks = (
+        ("kind", s.kind in KINDS, f"one of {', '.join(KINDS)}"),
+        ("background", s.background in BACKGROUNDS, f"one of {', '.join(BACKGROUNDS)}"),
+        ("colors", bool(s.colors) and all(c in RGB for c in s.colors), f"names from {', '.join(RGB)}"),
+        ("shapes", bool(s.shapes) and all(x in SHAPES for x in s.shapes), f"names from {', '.join(SHAPES)}"),
+        ("novel", all(n in cats for n in s.novel), "'<colour> <shape>' names of the world's categories"),
+        ("novel", len(set(s.novel)) < len(cats), "must leave at least one base category"),
+        ("grid", s.grid >= 2 and s.image_size % s.grid == 0, "at least 2 and must divide image_size"),
+        ("image_size", s.image_size >= 28, "at least 28 pixels"),
+        ("objects", len(s.objects) == 2 and 1 <= lo <= hi, "[min, max] with 1 <= min <= max"),
+        ("cells", len(s.cells) == 2 and 1 <= s.cells[0] <= s.cells[1] <= s.grid, "[min, max] within the grid"),
+        ("noise", s.noise >= 0, "a non-negative pixel standard deviation"),
+        ("negatives", s.negatives >= 0, "a non-negative ratio of negative to positive queries"),
+        ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
+    )
+    for key, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(f"task.synthetic.{key}={getattr(s, key)!r} is invalid: {allowed}")
+
+
+def world_spec(block: dict[str, Any] | None) -> WorldSpec:
+    """A `WorldSpec` from a task's `synthetic:` mapping; an unknown key raises a `ConfigError` naming it."""
+    block = dict(block or {})
+    known = {f.name for f in dataclasses.fields(WorldSpec)}
+    unknown = sorted(set(block) - known)
+    if unknown:
+        raise ConfigError(f"task.synthetic.{unknown[0]} is not a world setting; known: {', '.join(sorted(known))}")
+    return WorldSpec(**block)
