@@ -104,7 +104,7 @@ def fit(cfg, capture: Capture):
         not torch.equal(before[k], v) for k, v in module.policy.named_parameters() if v.requires_grad
     )
     ref_same = ref_before is None or all(
-        torch.equal(a, b) for a, b in zip(ref_before, ref.model.parameters())
+        torch.equal(a, b) for a, b in zip(ref_before, ref.model.parameters(), strict=True)
     )
     return module, trainer, changed, ref_same
 
