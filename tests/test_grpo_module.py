@@ -40,6 +40,7 @@ FAST = [
 
 GRPO_METRICS = [
     "loss",
+    "kept_groups_frac",
     "reward",
     "reward_std",
     "frac_zero_std_groups",
@@ -260,3 +261,21 @@ def test_invalid_config_one_line(tmp_path):
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "num_generations" in lines[0], proc.stderr
+
+
+def test_in_loop_validation_logs_task_metric(tmp_path, cache_dir):
+    cfg = compose_run([*FAST, "eval.val_every_n_steps=1"], tmp_path, cache_dir)
+    from vrft.build import build_datamodule, build_evaluator, build_module, build_policy, build_trainer, resolve_task
+    from vrft.data.tasks import build_task_data
+
+    policy, processor, codec, tokens = build_policy(cfg)
+    task = resolve_task(cfg)
+    data = build_task_data(task, codec, seed=0, skip_bad=False, max_test=4)
+    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, tmp_path / "eval")
+    cap = Capture()
+    module = build_module(cfg, policy, processor, tokens, [cap.logger], codec)
+    trainer = build_trainer(cfg, [cap.logger], evaluator, tmp_path)
+    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    val = [(step, m) for step, m in cap.logger.rows if f"val/{task.name}/mAP" in m]
+    assert [step for step, _ in val] == [1]
+    assert (tmp_path / "eval" / "metrics_step1.json").exists()

@@ -50,20 +50,13 @@ class GRPOModule(PolicyModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         timer = Timer()
-        rollouts = [
-            self.rollout_engine(self.policy, mb["inputs"], self.algo.num_generations) for mb in batch["micro"]
-        ]
-        timer.lap("rollout")
-        scores = score_rollouts(
-            self.processor, rollouts, batch["micro"], self.reward_specs, self.algo.num_generations
-        )
-        advantages = [self.advantages(s) for s in scores]
-        rollouts, scores, advantages = self.dynamic_sampling(rollouts, scores, advantages)
+        rollouts, scores, kept = self.sample(batch["micro"], timer)
+        advantages = self.advantages(scores)
         timer.lap("scoring")
         metrics = self.update(rollouts, advantages)
         timer.lap("training")
         metrics.update(self.rollout_metrics(rollouts, scores))
-        metrics.update({f"time/{k}": v for k, v in timer.laps.items()})
+        metrics.update({f"time/{k}": v for k, v in timer.laps.items()}, kept_groups_frac=kept)
         self.log_dict(
             {f"train/{k}": float(v) for k, v in metrics.items()},
             on_step=True,
@@ -73,26 +66,37 @@ class GRPOModule(PolicyModule):
         if self.on_samples is not None:
             self.on_samples(self, batch, rollouts, scores)
 
-    def advantages(self, s: Scores) -> torch.Tensor:
-        totals = torch.tensor(s.totals, dtype=torch.float32)
-        return group_advantages(
+    def sample(self, micro: list[dict], timer: Timer) -> tuple[list[Rollout], list[Scores], float]:
+        """Rollouts and their scores; with dynamic sampling, groups whose rewards are all equal are dropped, and
+        a step where every group was dropped is sampled again (at most `dynamic_sampling_max_tries` times)."""
+        G = self.algo.num_generations
+        tries = self.algo.dynamic_sampling_max_tries if self.algo.dynamic_sampling else 1
+        for _ in range(max(1, tries)):
+            rollouts = [self.rollout_engine(self.policy, mb["inputs"], G) for mb in micro]
+            timer.lap("rollout")
+            scores = score_rollouts(self.processor, rollouts, micro, self.reward_specs, G)
+            timer.lap("scoring")
+            if not self.algo.dynamic_sampling:
+                return rollouts, scores, 1.0
+            kept = [
+                (r, s, nonzero_std_groups(torch.tensor(s.totals), G).nonzero().flatten().tolist())
+                for r, s in zip(rollouts, scores, strict=True)
+            ]
+            n_kept = sum(len(k) for _, _, k in kept)
+            if n_kept:
+                frac = n_kept / sum(r.num_sequences // G for r in rollouts)
+                kept = [(r.rows(k), s.rows(k, G)) for r, s, k in kept if k]
+                return [r for r, _ in kept], [s for _, s in kept], frac
+        return rollouts, scores, 0.0  # every try degenerate: train on the full batch (KL term only)
+
+    def advantages(self, scores: list[Scores]) -> list[torch.Tensor]:
+        """Group advantages over the whole step (so `scale_rewards=batch` uses the step's std), split back per
+        micro-batch."""
+        totals = torch.tensor([t for s in scores for t in s.totals], dtype=torch.float32)
+        adv = group_advantages(
             totals, self.algo.num_generations, scale=self.algo.scale_rewards, eps=self.algo.adv_eps
         )
-
-    def dynamic_sampling(self, rollouts, scores, advantages):
-        """Drop groups whose rewards are all equal (they carry no gradient) when the algo asks for it."""
-        if not self.algo.dynamic_sampling:
-            return rollouts, scores, advantages
-        kept = []
-        for r, s, a in zip(rollouts, scores, advantages, strict=True):
-            keep = nonzero_std_groups(torch.tensor(s.totals), r.group_size).nonzero().flatten().tolist()
-            if keep:
-                kept.append(
-                    (r.rows(keep), s.rows(keep, r.group_size), a.view(-1, r.group_size)[keep].flatten())
-                )
-        if not kept:  # every group degenerate: fall back to the full batch (its loss is the KL term only)
-            return rollouts, scores, advantages
-        return tuple(list(x) for x in zip(*kept, strict=True))
+        return list(torch.split(adv, [len(s.totals) for s in scores]))
 
     def update(self, rollouts: list[Rollout], advantages: list[torch.Tensor]) -> dict[str, float]:
         """mu optimizer steps on the same rollouts; the first uses old = current log-probs (ratio exactly 1)."""
@@ -176,7 +180,7 @@ class Timer:
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
-        self.laps[name] = now - self.t
+        self.laps[name] = self.laps.get(name, 0.0) + now - self.t
         self.t = now
 
 
