@@ -265,7 +265,14 @@ def test_invalid_config_one_line(tmp_path):
 
 def test_in_loop_validation_logs_task_metric(tmp_path, cache_dir):
     cfg = compose_run([*FAST, "eval.val_every_n_steps=1"], tmp_path, cache_dir)
-    from vrft.build import build_datamodule, build_evaluator, build_module, build_policy, build_trainer, resolve_task
+    from vrft.build import (
+        build_datamodule,
+        build_evaluator,
+        build_module,
+        build_policy,
+        build_trainer,
+        resolve_task,
+    )
     from vrft.data.tasks import build_task_data
 
     policy, processor, codec, tokens = build_policy(cfg)

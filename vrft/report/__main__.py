@@ -53,25 +53,30 @@ def publish(report, args: argparse.Namespace) -> int:
     from vrft.logging.wandb_env import resolve_mode
 
     online = resolve_mode("auto") == "online"
-    if not (online or args.wandb_dry_run) or not report.sections:
+    if not report.sections:
+        return 0
+    if not (online or args.wandb_dry_run):
+        print("vrft.report: no W&B login: no W&B report (--wandb-dry-run builds one without saving)")
         return 0
     from vrft.report.wandb_report import build_wandb_report, save_wandb_report, target_of
 
     target = target_of(report, args.project, args.entity)
-    if online and target.entity is None:
-        import wandb
-
-        target = dataclasses.replace(target, entity=wandb.Api().default_entity)
-    wreport = build_wandb_report(report, target, args.title)
     if not online or args.wandb_dry_run:
+        wreport = build_wandb_report(report, target, args.title)
         print(f"vrft.report: W&B report built ({len(wreport.blocks)} blocks, project {target.project}, "
-              f"groups {list(target.groups)}); not saved: saving needs a W&B login (wandb login)")
+              f"groups {list(target.groups)}); not saved: "
+              + ("--wandb-dry-run" if online else "saving needs a W&B login (wandb login)"))
         return 0
     try:
-        print(f"vrft.report: W&B report: {save_wandb_report(wreport)}")
+        if target.entity is None:
+            import wandb
+
+            target = dataclasses.replace(target, entity=wandb.Api().default_entity)
+        url = save_wandb_report(build_wandb_report(report, target, args.title))
     except Exception as err:  # network or permission problems: the local report is already written
         print(f"vrft.report: W&B report not saved ({err}); the local report was written", file=sys.stderr)
         return 1
+    print(f"vrft.report: W&B report: {url}")
     return 0
 
 

@@ -111,14 +111,15 @@ def _problems(doc: Document, failed: list[Run], found: Found) -> None:
     if failed:
         doc.add(Heading("Failed runs (not averaged)", 2))
         doc.add(Table(["run", "task", "algo", "shots", "seed", "status"],
-                      [[str(r.dir), r.task, r.algo, agg.shots_label(r.shots), str(r.seed), r.status]
+                      [[str(r.dir), r.task, r.algo, agg.shots_label(r.shots), str(r.seed),
+                        r.status if r.status != "ok" else "ok, but no final value"]
                        for r in failed]))
     if found.incomplete:
         doc.add(Heading("Incomplete runs (no summary.json)", 2))
         doc.add(Table(["run"], [[str(p)] for p in found.incomplete]))
     if found.unreadable:
         doc.add(Heading("Unreadable summaries", 2))
-        doc.add(Table(["file", "problem"], [[str(p), msg] for p, msg in found.unreadable]))
+        doc.add(Table(["problem"], [[msg] for _, msg in found.unreadable]))
 
 
 def write_report(report: Report, out_dir: Path) -> list[Path]:

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 Curve = tuple[list[int], list[float]]
 
@@ -51,6 +52,7 @@ def plot_curves(path: Path, title: str, ylabel: str, curves: dict[str, Curve]) -
     for label, (steps, values) in curves.items():
         ax.plot(steps, values, marker="." if len(steps) < 30 else None, label=label)
     ax.set(title=title, xlabel="step", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return _save(fig, path)
