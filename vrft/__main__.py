@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -22,6 +23,7 @@ log = logging.getLogger("vrft")
 def main(cfg: DictConfig) -> float | None:
     from vrft.config import load_config
 
+    default_sweep_group(cfg)
     try:
         run_cfg = load_config(cfg)
         from vrft.run import run
@@ -32,6 +34,18 @@ def main(cfg: DictConfig) -> float | None:
         print(f"vrft: error: {err}", file=sys.stderr)
         sys.exit(2)
     return summary.get("final")
+
+
+def default_sweep_group(cfg: DictConfig) -> None:
+    """In a multirun without `logger.group`, the jobs of one sweep form one W&B group named after its folder."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN and cfg.logger.get("group") is None:
+        with open_dict(cfg):
+            cfg.logger.group = f"sweep-{Path(hc.sweep.dir).name}"
 
 
 if __name__ == "__main__":

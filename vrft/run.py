@@ -27,7 +27,7 @@ from vrft.build import (
 from vrft.checkpoint import resume_point
 from vrft.config import RunCfg
 from vrft.data.tasks import build_task_data
-from vrft.logging import build_loggers, finish_loggers
+from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,11 @@ def run(cfg: RunCfg) -> dict:
         raise
     write_summary(run_dir, summary, start)
     for lg in loggers:
-        if hasattr(lg, "log_metrics"):
-            lg.log_metrics(
-                {f"summary/{k}": v for k, v in summary.items() if isinstance(v, int | float)},
-                step=summary["steps"],
-            )
+        lg.log_metrics(
+            {f"summary/{k}": v for k, v in summary.items() if isinstance(v, int | float)},
+            step=summary["steps"],
+        )
+    log_summary(loggers, summary)
     finish_loggers(loggers, "ok")
     log.info(
         "%s: %s %s -> %s (run folder %s)",
@@ -122,11 +122,7 @@ def run_name(cfg: RunCfg) -> str:
 
 def tags(cfg: RunCfg) -> list[str]:
     return [
-        f"task:{cfg.task.name}",
-        f"shots:{cfg.task.shots}",
-        f"algo:{cfg.algo.name}",
-        f"model:{cfg.model.name}",
-        f"seed:{cfg.seed}",
+        *run_tags(cfg.task.name, cfg.task.shots, cfg.algo.name, cfg.model.name, cfg.seed),
         *cfg.logger.tags,
     ]
 

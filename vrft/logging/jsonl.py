@@ -79,4 +79,3 @@ class JsonlLogger(Logger):
         if self._file is not None:
             self._file.close()
             self._file = None
-

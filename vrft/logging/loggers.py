@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def build_loggers(
     run_dir = Path(run_dir)
     loggers: list[Logger] = [JsonlLogger(run_dir)]
     if cfg.kind == "csv":
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="", version=""))
+        loggers.append(_csv_logger(run_dir))
     elif cfg.kind == "wandb":
         mode = resolve_mode(cfg.mode)
         if mode != "disabled":
@@ -62,6 +63,16 @@ def build_loggers(
     elif cfg.kind != "none":
         raise ValueError(f"logger.kind={cfg.kind!r} is invalid: must be one of wandb, csv, none")
     return loggers
+
+
+def _csv_logger(run_dir: Path) -> CSVLogger:
+    """metrics.csv in the run folder. Created now, quietly: Lightning warns about any non-empty folder (the run
+    folder always holds .hydra/) and would only replace an old metrics.csv, which a resumed run rewrites anyway."""
+    logger = CSVLogger(save_dir=str(run_dir), name="", version="")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Experiment logs directory")
+        _ = logger.experiment
+    return logger
 
 
 def _wandb_logger(
@@ -87,7 +98,9 @@ def log_summary(loggers: Sequence[Logger], summary: Mapping[str, Any]) -> None:
     """Copy the run summary's scalars (and per-class finals as `per_class/<name>`) into each W&B run's summary."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
-        if isinstance(value, (str, int, float, bool)) and not (isinstance(value, float) and math.isnan(value)):
+        if isinstance(value, (str, int, float, bool)) and not (
+            isinstance(value, float) and math.isnan(value)
+        ):
             flat[key] = value
     for cls, value in (summary.get("per_class_final") or {}).items():
         flat[f"per_class/{cls}"] = value

@@ -85,7 +85,9 @@ def table_data(rows: Sequence[dict[str, Any]], wrap_image: Any = None) -> list[l
     return data
 
 
-def log_samples(loggers: Sequence[Any], step: int, rows: Sequence[dict[str, Any]], key: str = "samples") -> None:
+def log_samples(
+    loggers: Sequence[Any], step: int, rows: Sequence[dict[str, Any]], key: str = "samples"
+) -> None:
     """Log `rows` as a wandb.Table under `key` at `step` to every W&B logger; no-op without one or without rows."""
     from lightning.pytorch.loggers import WandbLogger
 

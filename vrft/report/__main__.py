@@ -17,7 +17,11 @@ from vrft.errors import VrftError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m vrft.report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m vrft.report",
+        description="Compare runs: report.md, report.html and PNG plots from their summary.json and metrics.jsonl "
+        "files; a W&B Report too when a W&B login is configured.",
+    )
     p.add_argument("dirs", nargs="+", type=Path, help="sweep folders or run folders")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the first DIR)")
     p.add_argument("--metric", default=None, help="metric to compare (default: each run's headline metric)")
@@ -37,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         found = find_runs(args.dirs)
         if not (found.runs or found.incomplete or found.unreadable):
-            raise VrftError(f"no run folders (summary.json or .hydra/) below {', '.join(map(str, args.dirs))}")
+            raise VrftError(
+                f"no run folders (summary.json or .hydra/) below {', '.join(map(str, args.dirs))}"
+            )
         out = args.out or args.dirs[0]
         report = build_report(found, out, args.metric, sources=args.dirs)
         files = write_report(report, out)
@@ -63,9 +69,11 @@ def publish(report, args: argparse.Namespace) -> int:
     target = target_of(report, args.project, args.entity)
     if not online or args.wandb_dry_run:
         wreport = build_wandb_report(report, target, args.title)
-        print(f"vrft.report: W&B report built ({len(wreport.blocks)} blocks, project {target.project}, "
-              f"groups {list(target.groups)}); not saved: "
-              + ("--wandb-dry-run" if online else "saving needs a W&B login (wandb login)"))
+        print(
+            f"vrft.report: W&B report built ({len(wreport.blocks)} blocks, project {target.project}, "
+            f"groups {list(target.groups)}); not saved: "
+            + ("--wandb-dry-run" if online else "saving needs a W&B login (wandb login)")
+        )
         return 0
     try:
         if target.entity is None:

@@ -114,8 +114,14 @@ def initial_final_rows(section: Section, initial: Value, final: Value) -> list[l
             i, f = stat(initial(r) for r in cell), stat(final(r) for r in cell)
             delta = f"{f.mean - i.mean:+.1f}" if i and f else "–"
             rows.append(
-                [algo, shots_label(shots), f"{i.mean:.1f}" if i else "–", f"{f.mean:.1f}" if f else "–",
-                 delta, str(len(cell))]
+                [
+                    algo,
+                    shots_label(shots),
+                    f"{i.mean:.1f}" if i else "–",
+                    f"{f.mean:.1f}" if f else "–",
+                    delta,
+                    str(len(cell)),
+                ]
             )
     return rows
 

@@ -1,7 +1,7 @@
 """Build the comparison report from run folders and write report.md, report.html and the PNG plots.
 
 Per (task, model, metric) section: the headline metric by shots x algo (mean ± std over seeds, n), a plot of it,
-initial vs final, reward and metric curves from metrics.jsonl (mean over seeds per algo and shots), and the
+initial vs final, reward, loss and metric curves from metrics.jsonl (mean over seeds per algo and shots), and the
 per-category table from `per_class_final`. Failed, unreadable and incomplete runs are listed, never averaged.
 Left out: runs without a summary.json beyond listing them (their metrics.jsonl may be partial).
 """
@@ -9,7 +9,7 @@ Left out: runs without a summary.json beyond listing them (their metrics.jsonl m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from vrft.report import aggregate as agg
@@ -18,6 +18,7 @@ from vrft.report.plots import plot_curves, plot_final_vs_shots
 from vrft.report.runs import Found, Run, read_metrics
 
 REWARD_KEY = "train/reward"
+LOSS_KEY = "train/loss"
 
 
 @dataclass
@@ -55,8 +56,12 @@ def build_report(found: Found, out_dir: Path, metric: str | None = None, sources
     doc = Document("vrft report")
     failed = [r for r in found.runs if not r.ok]
     ok = [r for r in found.runs if r.ok]
-    doc.add(Para(f"Sources: {', '.join(str(s) for s in sources) or '-'}. {len(ok)} finished runs, "
-                 f"{len(failed)} failed, {len(found.incomplete)} incomplete, {len(found.unreadable)} unreadable."))
+    doc.add(
+        Para(
+            f"Sources: {', '.join(str(s) for s in sources) or '-'}. {len(ok)} finished runs, "
+            f"{len(failed)} failed, {len(found.incomplete)} incomplete, {len(found.unreadable)} unreadable."
+        )
+    )
     secs = agg.sections(found.runs, metric)
     plots: list[Path] = []
     for section in secs:
@@ -66,54 +71,83 @@ def build_report(found: Found, out_dir: Path, metric: str | None = None, sources
 
 
 def _section(doc: Document, sec: agg.Section, out: Path) -> list[Path]:
-    final = lambda r: final_value(r, sec.metric)  # noqa: E731
-    initial = lambda r: initial_value(r, sec.metric)  # noqa: E731
-    doc.add(Heading(sec.title, 2), Heading(f"{sec.metric} (final, %) by shots × algo: mean ± std over seeds (n)", 3))
-    doc.add(Table(["shots", *sec.algos], agg.final_table(sec, final)))
-    made = []
-    points = {
-        a: [(agg.shots_label(s), st.mean, st.std or 0.0)
-            for s in sec.shots if (st := agg.stat(final(r) for r in sec.cell(a, s)))]
-        for a in sec.algos
-    }
-    base = agg.stat(initial(r) for r in sec.runs)
-    made.append(plot_final_vs_shots(out / f"final_{sec.slug}.png", sec.title, sec.metric, points,
-                                    base.mean if base else None))
-    doc.add(Heading("Initial vs final (means over seeds)", 3))
-    doc.add(Table(["algo", "shots", "initial", "final", "Δ", "n"], agg.initial_final_rows(sec, initial, final)))
-    made += _curves(sec, out)
+    final = partial(final_value, metric=sec.metric)
+    initial = partial(initial_value, metric=sec.metric)
+    doc.add(
+        Heading(sec.title, 2),
+        Heading(f"{sec.metric} (final, %) by shots × algo: mean ± std over seeds (n)", 3),
+        Table(["shots", *sec.algos], agg.final_table(sec, final)),
+        Heading("Initial vs final (means over seeds)", 3),
+        Table(["algo", "shots", "initial", "final", "Δ", "n"], agg.initial_final_rows(sec, initial, final)),
+    )
     header, rows = agg.per_class_table(sec)
     if rows:
         doc.add(Heading("Per category (final, mean over seeds)", 3), Table(header, rows))
-    made = [p for p in made if p is not None]
+    made = [p for p in (_final_plot(sec, out, final, initial), *_curves(sec, out)) if p is not None]
     if made:
         doc.add(Heading("Plots", 3), *[Img(p.name, p.stem) for p in made])
     return made
 
 
+def _final_plot(sec: agg.Section, out: Path, final: agg.Value, initial: agg.Value) -> Path | None:
+    points = {}
+    for algo in sec.algos:
+        stats = [(s, agg.stat(final(r) for r in sec.cell(algo, s))) for s in sec.shots]
+        points[algo] = [(agg.shots_label(s), st.mean, st.std or 0.0) for s, st in stats if st]
+    base = agg.stat(initial(r) for r in sec.runs)
+    path = out / f"final_{sec.slug}.png"
+    return plot_final_vs_shots(path, sec.title, sec.metric, points, base.mean if base else None)
+
+
 def _curves(sec: agg.Section, out: Path) -> list[Path | None]:
     def curves(key_of) -> dict:
         return {
-            f"{a} {agg.shots_label(s)}-shot": agg.mean_curve(agg.series(_metrics(r.dir), key_of(r))
-                                                         for r in sec.cell(a, s))
-            for a in sec.algos for s in sec.shots if sec.cell(a, s)
+            f"{a} {agg.shots_label(s)}-shot": agg.mean_curve(
+                agg.series(_metrics(r.dir), key_of(r)) for r in sec.cell(a, s)
+            )
+            for a in sec.algos
+            for s in sec.shots
+            if sec.cell(a, s)
         }
 
     return [
-        plot_curves(out / f"reward_{sec.slug}.png", f"{sec.title}: train reward", REWARD_KEY,
-                    curves(lambda r: REWARD_KEY)),
-        plot_curves(out / f"metric_{sec.slug}.png", f"{sec.title}: held-out {sec.metric}", sec.metric,
-                    curves(lambda r: metric_key(r, sec.metric))),
+        plot_curves(
+            out / f"reward_{sec.slug}.png",
+            f"{sec.title}: train reward",
+            REWARD_KEY,
+            curves(lambda r: REWARD_KEY),
+        ),
+        plot_curves(
+            out / f"loss_{sec.slug}.png", f"{sec.title}: train loss", LOSS_KEY, curves(lambda r: LOSS_KEY)
+        ),
+        plot_curves(
+            out / f"metric_{sec.slug}.png",
+            f"{sec.title}: held-out {sec.metric}",
+            sec.metric,
+            curves(lambda r: metric_key(r, sec.metric)),
+        ),
     ]
 
 
 def _problems(doc: Document, failed: list[Run], found: Found) -> None:
     if failed:
         doc.add(Heading("Failed runs (not averaged)", 2))
-        doc.add(Table(["run", "task", "algo", "shots", "seed", "status"],
-                      [[str(r.dir), r.task, r.algo, agg.shots_label(r.shots), str(r.seed),
-                        r.status if r.status != "ok" else "ok, but no final value"]
-                       for r in failed]))
+        doc.add(
+            Table(
+                ["run", "task", "algo", "shots", "seed", "status"],
+                [
+                    [
+                        str(r.dir),
+                        r.task,
+                        r.algo,
+                        agg.shots_label(r.shots),
+                        str(r.seed),
+                        r.status if r.status != "ok" else "ok, but no final value",
+                    ]
+                    for r in failed
+                ],
+            )
+        )
     if found.incomplete:
         doc.add(Heading("Incomplete runs (no summary.json)", 2))
         doc.add(Table(["run"], [[str(p)] for p in found.incomplete]))

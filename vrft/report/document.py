@@ -80,8 +80,10 @@ CSS = (
 
 def to_html(doc: Document) -> str:
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(doc.title)}</title>",
-             f"<style>{CSS}</style></head><body><h1>{e(doc.title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(doc.title)}</title>",
+        f"<style>{CSS}</style></head><body><h1>{e(doc.title)}</h1>",
+    ]
     for b in doc.blocks:
         if isinstance(b, Heading):
             parts.append(f"<h{b.level}>{e(b.text)}</h{b.level}>")

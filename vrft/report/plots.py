@@ -33,7 +33,9 @@ def plot_final_vs_shots(
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for algo, pts in points.items():
         xs = [labels.index(lbl) for lbl, _, _ in pts]
-        ax.errorbar(xs, [m for _, m, _ in pts], yerr=[s for _, _, s in pts], marker="o", capsize=3, label=algo)
+        ax.errorbar(
+            xs, [m for _, m, _ in pts], yerr=[s for _, _, s in pts], marker="o", capsize=3, label=algo
+        )
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", label="initial")
     ax.set_xticks(range(len(labels)), labels)

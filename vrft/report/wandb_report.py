@@ -17,6 +17,8 @@ from vrft.report.build import REWARD_KEY, Report
 from vrft.report.document import Heading, Para, Table, md_table
 from vrft.report.runs import wandb_run_ids, wandb_settings
 
+FINAL_KEY = "summary/final"  # what vrft.run logs at the end of a run
+
 
 @dataclass(frozen=True)
 class Target:
@@ -64,17 +66,39 @@ def _blocks(report: Report) -> list[Any]:
 def _grid(target: Target, section: Section) -> Any:
     import wandb_workspaces.reports.v2 as wr
 
-    runset = wr.Runset(entity=target.entity or "", project=target.project, name=section.title,
-                       filters=runset_filter(target, section), groupby=["config.algo.name", "config.task.shots"])
+    runset = wr.Runset(
+        entity=target.entity or "",
+        project=target.project,
+        name=section.title,
+        filters=runset_filter(target, section),
+        groupby=["config.algo.name", "config.task.shots"],
+    )
     metric = f"val/{section.task}/{section.metric}"
-    return wr.PanelGrid(runsets=[runset], panels=[
-        wr.LinePlot(title="train reward", x="trainer/global_step", y=[REWARD_KEY],
-                    groupby_aggfunc="mean", groupby_rangefunc="stddev"),
-        wr.LinePlot(title=metric, x="trainer/global_step", y=[metric],
-                    groupby_aggfunc="mean", groupby_rangefunc="stddev"),
-        wr.BarPlot(title=f"final {section.metric}", metrics=["final"], groupby_aggfunc="mean",
-                   groupby_rangefunc="stddev"),
-    ])
+    return wr.PanelGrid(
+        runsets=[runset],
+        panels=[
+            wr.LinePlot(
+                title="train reward",
+                x="trainer/global_step",
+                y=[REWARD_KEY],
+                groupby_aggfunc="mean",
+                groupby_rangefunc="stddev",
+            ),
+            wr.LinePlot(
+                title=metric,
+                x="trainer/global_step",
+                y=[metric],
+                groupby_aggfunc="mean",
+                groupby_rangefunc="stddev",
+            ),
+            wr.BarPlot(
+                title=f"final {section.metric}",
+                metrics=[FINAL_KEY],
+                groupby_aggfunc="mean",
+                groupby_rangefunc="stddev",
+            ),
+        ],
+    )
 
 
 def build_wandb_report(report: Report, target: Target, title: str = "vrft comparison") -> Any:
@@ -83,8 +107,13 @@ def build_wandb_report(report: Report, target: Target, title: str = "vrft compar
 
     blocks = _blocks(report) + [b for sec in report.sections for b in (wr.H2(sec.title), _grid(target, sec))]
     groups = ", ".join(target.groups) or "(no group recorded)"
-    return wr.Report(project=target.project, entity=target.entity or "unknown-entity", title=title[:128],
-                     description=f"W&B group(s): {groups}. Built by `python -m vrft.report`.", blocks=blocks)
+    return wr.Report(
+        project=target.project,
+        entity=target.entity or "unknown-entity",
+        title=title[:128],
+        description=f"W&B group(s): {groups}. Built by `python -m vrft.report`.",
+        blocks=blocks,
+    )
 
 
 def save_wandb_report(wandb_report: Any) -> str:

@@ -1,0 +1,195 @@
+"""Every preset in experiments/ and sweeps/, the launcher configs and every task x model x algo choice compose
+with Hydra from another working directory and pass vrft's validation; sweeps name run folders without the seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+import vrft  # noqa: F401  (registers ${vrft_root:})
+from vrft.config import check, load_config
+from vrft.paths import CONF_DIR, EXPERIMENTS_DIR, ROOT, SWEEPS_DIR
+
+EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+PAPER = [e for e in EXPERIMENTS if e.startswith("paper_")]
+GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in ("task", "model", "algo")}
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {"WANDB_MODE": "offline"}
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path, monkeypatch):
+    """Compose from an unrelated working directory: presets must be found by package-relative paths."""
+    monkeypatch.chdir(tmp_path)
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...]):
+    base = ["paths.output_dir=/tmp/vrft-presets", "paths.cache_dir=/tmp/vrft-presets/cache"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=base + list(overrides), return_hydra_config=True)
+
+
+def composed(overrides: list[str]):
+    """The composed config (hydra node included) for these overrides; composed once per test module."""
+    return _composed(tuple(overrides)).copy()
+
+
+def test_presets_exist():
+    assert {"shots", "seeds", "algos"} <= set(SWEEPS)
+    expected = {
+        "paper_cls_fewshot",
+        "paper_coco_fewshot_2b",
+        "paper_coco_fewshot_7b",
+        "paper_lvis_fewshot",
+        "paper_lisa",
+        "paper_coco_ov",
+        "paper_lvis_ov",
+    }
+    assert expected <= set(PAPER)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_composes_and_validates(name):
+    cfg = composed([f"experiment={name}"])
+    assert cfg.hydra.runtime.choices.experiment == name
+    run = load_config(cfg)  # the hydra node is dropped by load_config
+    assert run.task.name and run.model.name and run.algo.name
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_sweep_composes_and_validates(name):
+    cfg = composed([f"sweep={name}"])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert cfg.hydra.sweeper.params, f"sweeps/{name}.yaml sets no hydra.sweeper.params"
+    run = load_config(cfg)
+    assert run.logger.group and name.split("_")[0] in run.logger.group
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_paper_preset_header_and_settings(name):
+    text = (EXPERIMENTS_DIR / f"{name}.yaml").read_text()
+    assert text.startswith("# @package _global_\n")
+    assert "Table" in text and f"python -m vrft --multirun experiment={name}" in text
+    run = load_config(composed([f"experiment={name}"]))
+    assert run.model.name.startswith("qwen2_vl_") and run.algo.name == "grpo"
+    assert run.algo.num_generations == (4 if name.endswith("_7b") else 8)
+    assert run.algo.beta == 0.04 and run.trainer.max_steps in (200, 750)
+    assert run.logger.group.startswith("paper-table")
+
+
+def test_sweeps_combine_with_an_experiment():
+    cfg = composed(["experiment=paper_coco_fewshot_2b", "sweep=seeds"])
+    params = cfg.hydra.sweeper.params
+    assert params["seed"] == "0,1,2" and params["task.shots"] == "1,2,4,8,16"
+    assert load_config(cfg).task.name == "coco_fewshot"
+
+
+def test_shots_sweep_values():
+    params = composed(["sweep=shots"]).hydra.sweeper.params
+    assert params == {"task.shots": "1,2,4,8,16", "algo": "grpo,sft"}
+    assert composed(["sweep=algos"]).hydra.sweeper.params == {"algo": "grpo,dr_grpo,dapo"}
+
+
+def test_joblib_launcher_composes():
+    cfg = composed(["hydra/launcher=parallel"])
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs >= 1
+
+
+def test_slurm_launcher_composes_when_installed():
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        pytest.skip("hydra-submitit-launcher is not installed (pip install hydra-submitit-launcher)")
+    cfg = composed(["hydra/launcher=slurm"])
+    assert "submitit" in cfg.hydra.launcher._target_ and cfg.hydra.launcher.gpus_per_node == 8
+
+
+def test_every_task_model_algo_choice_validates():
+    """Each choice composes on its own; the 280 combinations of their nodes all pass `check`, and composing a
+    diagonal sample directly gives the same nodes (the groups do not interact at composition)."""
+    runs = {(g, c): load_config(composed([f"{g}={c}"])) for g, cs in GROUPS.items() for c in cs}
+    base = runs[("task", GROUPS["task"][0])]
+    combos = list(itertools.product(GROUPS["task"], GROUPS["model"], GROUPS["algo"]))
+    for t, m, a in combos:
+        check(
+            dataclasses.replace(
+                base,
+                task=runs["task", t].task,
+                reward=runs["task", t].reward,
+                model=runs["model", m].model,
+                algo=runs["algo", a].algo,
+            )
+        )
+    assert len(combos) == len(GROUPS["task"]) * len(GROUPS["model"]) * len(GROUPS["algo"]) >= 9 * 6 * 4
+    for i, a in enumerate(GROUPS["algo"]):  # a sample: every algo, with different tasks and models
+        t, m = GROUPS["task"][(3 * i) % len(GROUPS["task"])], GROUPS["model"][(2 * i) % len(GROUPS["model"])]
+        run = load_config(composed([f"task={t}", f"model={m}", f"algo={a}"]))
+        assert (run.task, run.reward) == (runs["task", t].task, runs["task", t].reward)
+        assert run.model == runs["model", m].model and run.algo == runs["algo", a].algo
+
+
+STUB = """
+import json, sys, hydra
+from hydra.core.hydra_config import HydraConfig
+from vrft.paths import CONF_DIR
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg):
+    out = HydraConfig.get().runtime.output_dir
+    print("JOB", json.dumps({"dir": out, "seed": cfg.seed, "algo": cfg.algo.name, "group": cfg.logger.group}))
+
+main()
+"""
+
+
+def test_sweep_run_folders_leave_the_seed_out_of_the_name(tmp_path):
+    """A real multirun (stub job, local launcher): one folder per job, seed below the override name."""
+    stub = tmp_path / "stub.py"
+    stub.write_text(STUB)
+    sweep_dir = tmp_path / "sweep"
+    cmd = [
+        sys.executable,
+        str(stub),
+        "sweep=seeds",
+        "seed=0,1",
+        "algo=grpo,sft",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra/job_logging=disabled",
+        "hydra/hydra_logging=disabled",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    jobs = [json.loads(line[4:]) for line in res.stdout.splitlines() if line.startswith("JOB ")]
+    dirs = {Path(j["dir"]).relative_to(sweep_dir).as_posix(): j for j in jobs}
+    assert set(dirs) == {f"algo={a}/seed={s}" for a in ("grpo", "sft") for s in (0, 1)}
+    assert all(d.endswith(f"seed={j['seed']}") and f"algo={j['algo']}" in d for d, j in dirs.items())
+    assert {j["group"] for j in jobs} == {"synth_det_fewshot-small_qwen2_vl-seeds"}  # one sweep, one group
+    assert OmegaConf.load(sweep_dir / "algo=sft/seed=1/.hydra/config.yaml").seed == 1
+
+
+def test_cli_help_lists_the_groups(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "vrft", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV | {"PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    for group in ("task", "model", "algo", "reward", "trainer", "logger", "experiment", "sweep"):
+        assert f"{group}:" in res.stdout, f"group {group!r} missing from --help"
+    for name in ("coco_fewshot", "qwen2_vl_2b", "dr_grpo", "paper_lisa", "shots"):
+        assert name in res.stdout
