@@ -21,8 +21,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +94,14 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _temp_name(folder: Path, name: str) -> Path:
+    return folder / f"{_TMP}{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically: a temporary file in the same folder, fsync, os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=_TMP + path.name + "-", dir=path.parent)
+    tmp = _temp_name(path.parent, path.name)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -104,13 +109,19 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     fsync_path(path.parent)
 
 
-def write_checkpoint(root: Path | str, step: int, writers: Mapping[str, Callable[[Path], None]], *, keep: int = 2,
-                     meta: Mapping | None = None) -> Checkpoint:
+def write_checkpoint(
+    root: Path | str,
+    step: int,
+    writers: Mapping[str, Callable[[Path], None]],
+    *,
+    keep: int = 2,
+    meta: Mapping | None = None,
+) -> Checkpoint:
     """Write one checkpoint: `writers[name](path)` writes file `name`; returns the complete checkpoint.
 
     On any error the temporary folder is removed and the previous checkpoints and `latest` are untouched.
@@ -118,13 +129,18 @@ def write_checkpoint(root: Path | str, step: int, writers: Mapping[str, Callable
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_name(step)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP}{final.name}-", dir=root))
+    tmp = _temp_name(root, final.name)
     try:
+        tmp.mkdir()
         for name, write in writers.items():
             write(tmp / name)
             fsync_path(tmp / name)
-        info = {"step": step, "files": sorted(writers), "written_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                **(meta or {})}
+        info = {
+            "step": step,
+            "files": sorted(writers),
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **(meta or {}),
+        }
         (tmp / META).write_text(json.dumps(info, indent=1))
         fsync_path(tmp / META)
         fsync_path(tmp)
@@ -143,7 +159,7 @@ def _move_into_place(tmp: Path, final: Path) -> None:
     if not final.exists():
         os.replace(tmp, final)
         return
-    old = final.with_name(f"{_TMP}old-{final.name}-{os.getpid()}")
+    old = _temp_name(final.parent, "old-" + final.name)
     os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
@@ -170,9 +186,13 @@ def resume_point(run_dir: Path | str, resume: bool) -> Checkpoint | None:
     root = checkpoint_root(run_dir)
     last = latest_checkpoint(root)
     if resume and last is None:
-        raise CheckpointError(f"resume=true but {root} holds no complete checkpoint; set hydra.run.dir to the "
-                              "folder of the run to continue")
+        raise CheckpointError(
+            f"resume=true but {root} holds no complete checkpoint; set hydra.run.dir to the "
+            "folder of the run to continue"
+        )
     if not resume and last is not None:
-        raise CheckpointError(f"{run_dir} already holds checkpoints (newest {last.path.name}); set resume=true to "
-                              "continue that run, or choose another hydra.run.dir")
+        raise CheckpointError(
+            f"{run_dir} already holds checkpoints (newest {last.path.name}); set resume=true to "
+            "continue that run, or choose another hydra.run.dir"
+        )
     return last

@@ -25,8 +25,15 @@ log = logging.getLogger(__name__)
 
 
 class Checkpointer(L.Callback):
-    def __init__(self, root: Path | str, *, every: int = 0, keep: int = 2, max_consecutive_skips: int = 10,
-                 resume_from: Checkpoint | None = None):
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        every: int = 0,
+        keep: int = 2,
+        max_consecutive_skips: int = 10,
+        resume_from: Checkpoint | None = None,
+    ):
         self.root = Path(root)
         self.every = every
         self.keep = keep
@@ -59,25 +66,36 @@ class Checkpointer(L.Callback):
         limit, run = self.max_consecutive_skips, pl_module.consecutive_skips
         if limit > 0 and run >= limit:
             last = latest_checkpoint(self.root)
-            keep = f"the last checkpoint is {last.path} (resume=true continues from it)" if last else \
-                "no checkpoint was written"
-            raise DivergedError(f"training stopped at step {trainer.global_step}: {run} consecutive steps had a "
-                                f"non-finite reward, loss or gradient (trainer.max_consecutive_skips={limit}); "
-                                f"{keep}")
+            keep = (
+                f"the last checkpoint is {last.path} (resume=true continues from it)"
+                if last
+                else "no checkpoint was written"
+            )
+            raise DivergedError(
+                f"training stopped at step {trainer.global_step}: {run} consecutive steps had a "
+                f"non-finite reward, loss or gradient (trainer.max_consecutive_skips={limit}); "
+                f"{keep}"
+            )
 
     def save(self, trainer: L.Trainer, pl_module) -> None:
         step = trainer.global_step
         if trainer.is_global_zero:
             counters = Counters(step, pl_module.skipped_steps, pl_module.consecutive_skips)
-            files = writers(pl_module.policy, trainer.optimizers[0], trainer.lr_scheduler_configs[0].scheduler,
-                            counters)
+            files = writers(
+                pl_module.policy, trainer.optimizers[0], trainer.lr_scheduler_configs[0].scheduler, counters
+            )
             try:
                 ckpt = write_checkpoint(self.root, step, files, keep=self.keep)
             except OSError as err:
                 last = latest_checkpoint(self.root)
-                kept = f"the last complete checkpoint is {last.path}" if last else "no complete checkpoint exists"
-                raise CheckpointError(f"cannot write checkpoint step {step} under {self.root}: "
-                                      f"{err.strerror or err}; {kept}") from None
+                kept = (
+                    f"the last complete checkpoint is {last.path}"
+                    if last
+                    else "no complete checkpoint exists"
+                )
+                raise CheckpointError(
+                    f"cannot write checkpoint step {step} under {self.root}: {err.strerror or err}; {kept}"
+                ) from None
             log.info("checkpoint %s", ckpt.path)
         trainer.strategy.barrier("vrft-checkpoint")
         self.last_saved = step

@@ -1,9 +1,12 @@
-"""A Hydra callback that refuses an output folder that cannot be written, before Hydra tries to create it.
+"""A Hydra callback that keeps a run's files in its folders: the output folder must be writable, and library
+caches go to the cache folder.
 
 Hydra creates the run folder (and writes `.hydra/`) before vrft's code runs, so an unwritable `hydra.run.dir`
 would end in Hydra's stack trace; `RunFolderCheck` prints the same one line as every other user error
 (`vrft: error: ...`, exit code 2). It checks the nearest existing ancestor of the folder (a folder, writable)
-without creating anything. Left out: running out of space later (checkpoint writes report that themselves).
+without creating anything. It also points matplotlib's font cache (imported by Lightning's torchmetrics) at
+`paths.cache_dir` unless MPLCONFIGDIR is set, so nothing lands in $HOME. Left out: running out of space later
+(checkpoint writes report that themselves), and runs started without Hydra (`vrft.run.run` called directly).
 """
 
 from __future__ import annotations
@@ -34,8 +37,16 @@ def _refuse(key: str, folder: str, reason: str) -> None:
     sys.exit(2)
 
 
+def keep_caches_inside(config: DictConfig) -> None:
+    """Library caches that would default to $HOME go under `paths.cache_dir` (an explicit setting wins)."""
+    cache = OmegaConf.select(config, "paths.cache_dir")
+    if cache:
+        os.environ.setdefault("MPLCONFIGDIR", str(Path(str(cache)) / "matplotlib"))
+
+
 class RunFolderCheck(Callback):
     def _check(self, config: DictConfig, key: str) -> None:
+        keep_caches_inside(config)
         folder = OmegaConf.select(config, key)
         if folder is None:
             return

@@ -46,7 +46,9 @@ def save_policy(policy: torch.nn.Module, path: Path) -> None:
     if is_peft(policy):
         from peft import get_peft_model_state_dict
 
-        save_file({k: v.detach().contiguous() for k, v in get_peft_model_state_dict(policy).items()}, str(path))
+        save_file(
+            {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(policy).items()}, str(path)
+        )
     else:
         save_model(policy, str(path))  # drops tied duplicates (e.g. lm_head tied to the embeddings)
 
@@ -65,8 +67,9 @@ def load_policy(policy: torch.nn.Module, path: Path) -> None:
         else:
             load_model(policy, str(path), strict=True)
     except (RuntimeError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: does not fit the policy (another model or LoRA setting?): "
-                              f"{str(err).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{path}: does not fit the policy (another model or LoRA setting?): {str(err).splitlines()[0]}"
+        ) from None
 
 
 def rng_state() -> dict:
@@ -75,8 +78,12 @@ def rng_state() -> dict:
     version, internal, gauss_next = random.getstate()
     return {
         "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
-        "numpy": {"key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                  "gauss": float(gauss)},
+        "numpy": {
+            "key": torch.from_numpy(key.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -85,8 +92,9 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     py, npy = state["python"], state["numpy"]
     random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
-    np.random.set_state(("MT19937", npy["key"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["gauss"]))
+    np.random.set_state(
+        ("MT19937", npy["key"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["gauss"])
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
