@@ -166,15 +166,17 @@ def _move_into_place(tmp: Path, final: Path) -> None:
 
 
 def prune(root: Path, keep: int) -> None:
-    """Delete complete checkpoints beyond the newest `keep` (never the one `latest` names) and stale temp folders."""
+    """Delete complete checkpoints beyond the newest `keep` (never the one `latest` names) and stale temp files."""
     done = complete_checkpoints(root)
     named = read_latest(root)
     for ckpt in done[: max(0, len(done) - max(1, keep))]:
         if ckpt.path.name != named:
             shutil.rmtree(ckpt.path, ignore_errors=True)
-    for child in root.iterdir():
+    for child in root.iterdir():  # left by a write that was killed
         if child.name.startswith(_TMP) and child.is_dir():
             shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith(_TMP):
+            child.unlink(missing_ok=True)
 
 
 def resume_point(run_dir: Path | str, resume: bool) -> Checkpoint | None:

@@ -81,7 +81,12 @@ def cap_by_image(records: list[Any], max_samples: int | None, seed: int) -> list
 def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
     train = read_records(task.train, task, train=True, skip_bad=skip_bad)
     if task.shots is not None and not (train and isinstance(train[0], dict)):
-        train = sample_shots(train, task.shots, seed)
+        try:
+            train = sample_shots(train, task.shots, seed)
+        except DataError as err:  # name the split file and the keys, as every other data error does
+            raise DataError(
+                f"{task.train.path}: {err} (task.shots={task.shots}, task.categories={task.categories})"
+            ) from None
     test = cap_by_image(read_records(task.test, task, train=False, skip_bad=skip_bad), max_test, seed)
     train, skipped_train = filter_readable(train, skip_bad)
     test, skipped_test = filter_readable(test, skip_bad)

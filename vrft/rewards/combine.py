@@ -76,8 +76,15 @@ def score(
             raise ValueError(
                 f"reward {fn.__name__!r} returned {len(out)} values for {len(completions)} completions"
             )
-        cols.append([math.nan if v is None else float(v) for v in out])
+        cols.append([math.nan if v is None else _value(v) for v in out])
     return names, [[col[i] for col in cols] for i in range(len(completions))]
+
+
+def _value(v: Any) -> float:
+    """A reward's own value; a non-finite one (a broken reward) becomes +inf, so the completion's total is
+    non-finite and the training step is skipped, instead of NaN being read as 'not applicable'."""
+    f = float(v)
+    return f if math.isfinite(f) else math.inf
 
 
 def weighted_total(matrix: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:
