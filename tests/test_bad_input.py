@@ -253,7 +253,8 @@ def test_a_completion_holding_code_is_scored_without_running_it(tmp_path):
         "accuracy": "<answer>cat</answer>",
         "format": "<answer>cat</answer>",
     }
-    assert set(solutions) == set(REWARDS), "a reward without a hostile-input case"
+    shipped = {n for n in REWARDS if not n.startswith("test_")}  # other test modules register test rewards
+    assert set(solutions) == shipped, "a reward without a hostile-input case"
     for name, sol in solutions.items():
         _, matrix = score(completions, [sol] * len(completions), [RewardSpec(name)])
         assert all(math.isfinite(v) and 0.0 <= v <= 2.0 for row in matrix for v in row), (name, matrix)
