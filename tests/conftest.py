@@ -35,3 +35,19 @@ def compose_run(overrides: list[str], output_dir: Path, cache: Path):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=base + overrides)
     return load_config(cfg)
+
+
+def _length_reward(completions, **kwargs):
+    """A dense test reward (varies even for a random policy), so every step has a policy gradient."""
+    from vrft.rewards.parse import completion_text
+
+    return [len(completion_text(c)) / 100.0 for c in completions]
+
+
+def register_test_reward() -> str:
+    """Register the `test_length` reward (idempotent); returns the override that adds it to a run's reward set."""
+    from vrft.rewards import REWARDS
+
+    if "test_length" not in REWARDS:
+        REWARDS.register("test_length")(_length_reward)
+    return "+reward.functions.test_length.weight=1.0"

@@ -8,27 +8,12 @@ import json
 import pytest
 import torch
 
-from tests.conftest import compose_run
+from tests.conftest import compose_run, register_test_reward
 
-
-def _length_reward(completions, **kwargs):
-    """A dense test reward (varies even for a random policy), so every step has a policy gradient."""
-    from vrft.rewards.parse import completion_text
-
-    return [len(completion_text(c)) / 100.0 for c in completions]
-
-
-def _register_test_reward():
-    from vrft.rewards import REWARDS
-
-    if "test_length" not in REWARDS:
-        REWARDS.register("test_length")(_length_reward)
-
-
-_register_test_reward()
+TEST_REWARD = register_test_reward()  # a dense reward, so every step has a policy gradient
 
 FAST = [
-    "+reward.functions.test_length.weight=1.0",
+    TEST_REWARD,
     "experiment=smoke",
     "logger=none",
     "trainer.max_steps=2",
@@ -207,6 +192,11 @@ def test_reference_not_in_state_dict(tmp_path, cache_dir):
     assert module.reference is not None and module.reference.model is not None
     n_policy = len(policy.state_dict())
     assert len(module.state_dict()) == n_policy
+    # kept out of .to() moves, the reference follows the policy's device when fitting starts (a GPU run)
+    module.to(torch.device("meta"))
+    assert next(module.reference.model.parameters()).device.type == "cpu"
+    module.on_fit_start()
+    assert next(module.reference.model.parameters()).device.type == "meta"
 
 
 def test_entry_point_smoke_writes_summary_model_and_wandb(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 
+from vrft.backends import check_run_backends, check_trainer_backend
 from vrft.checkpoint import Checkpoint, checkpoint_root
 from vrft.checkpointing.callbacks import Checkpointer
 from vrft.config import RunCfg, TaskCfg
@@ -71,6 +72,14 @@ def generation_tokens(model, tokenizer) -> Tokens:
 
 def build_policy(cfg: RunCfg):
     """(policy, processor, codec, tokens): loaded, LoRA applied or vision frozen as configured."""
+    # the first builder a run calls: a missing GPU, deepspeed or vllm fails here, before anything loads
+    check_run_backends(cfg)
+    if (cfg.model.path or "").startswith(
+        "synthetic:"
+    ):  # the synthetic world's base model, built on first use
+        from vrft.synthetic.base import base_model_path
+
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(base_model_path(cfg))))
     model, processor = load_model(model_spec(cfg), Path(cfg.paths.cache_dir))
     model.train()
     codec = codec_for(model.config, processor.image_processor)
@@ -137,6 +146,7 @@ def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec)
         eos_ids=tokens.eos_ids,
         pad_id=tokens.pad_id,
         suppress_ids=tokens.suppress_ids,
+        processor=processor,
     )
     reference = build_reference(policy, beta=a.beta, lora=cfg.model.lora.enabled)
     samples = SampleLogger(loggers, codec, every=cfg.logger.log_samples_every_n_steps)
@@ -173,6 +183,7 @@ def build_trainer(
     cfg: RunCfg, loggers, evaluator: Evaluator, run_dir: Path, *, resume_from: Checkpoint | None = None
 ) -> L.Trainer:
     t = cfg.trainer
+    check_trainer_backend(t)  # a GPU or DeepSpeed config on a machine without them: one clear line, now
     callbacks = []
     if cfg.eval.val_every_n_steps > 0:
         callbacks.append(

@@ -1,9 +1,14 @@
 """Per-token log-probs of completions under a model: one forward over prompt + completion.
 
-Only the last T+1 positions' logits are computed (`logits_to_keep`), and only the taken tokens' log-probs are
-gathered (`selective_log_softmax`), so the full (N, T, V) log-softmax is never materialised. Logits are divided
-by the sampling temperature, so the ratio is taken against the distribution that was sampled. Left out: packing
-several sequences into one row.
+Only the logits that predict completion tokens are computed (`logits_to_keep`), and only the taken tokens'
+log-probs are gathered (`selective_log_softmax`), so the full (N, T, V) log-softmax is never materialised. Logits
+are divided by the sampling temperature, so the ratio is taken against the distribution that was sampled.
+
+With `shared_prefill` (default) a group's prompt and image run once and the G completions run on top of its
+repeated cache (vrft.grpo.prefill), in the policy pass with gradients too; this is the same function of the
+weights as the plain forward, and agrees with it up to floating-point rounding. The plain forward is taken for
+models without mRoPE `rope_deltas`, for a gradient pass under activation checkpointing, and for rollouts whose
+rows are not grouped by prompt. Left out: packing several sequences into one row.
 """
 
 from __future__ import annotations
@@ -12,13 +17,29 @@ import torch
 
 from vrft.grpo.batching import Rollout, forward_inputs
 from vrft.grpo.logprobs import selective_log_softmax, token_entropy
+from vrft.grpo.prefill import can_share, same_prompt_per_group, shared_completion_logits
 
 
-def sequence_logps(model, r: Rollout, *, temperature: float = 1.0, with_entropy: bool = False):
-    """(logps (N, T), entropy (N, T) or None) for the rollout's completion tokens."""
+def completion_logits(model, r: Rollout, *, shared_prefill: bool = True) -> torch.Tensor:
+    """(N, T, V) logits whose position t predicts completion token t."""
+    shared = (
+        shared_prefill
+        and r.group_size > 1
+        and can_share(model, grad=torch.is_grad_enabled())
+        and same_prompt_per_group(r)
+    )
+    if shared:
+        return shared_completion_logits(model, r)
     T = r.completion_ids.shape[1]
     out = model(**forward_inputs(r), logits_to_keep=T + 1, use_cache=False)
-    logits = out.logits[:, :-1, :].float() / temperature
+    return out.logits[:, :-1, :]
+
+
+def sequence_logps(
+    model, r: Rollout, *, temperature: float = 1.0, with_entropy: bool = False, shared_prefill: bool = True
+):
+    """(logps (N, T), entropy (N, T) or None) for the rollout's completion tokens."""
+    logits = completion_logits(model, r, shared_prefill=shared_prefill).float() / temperature
     logps = selective_log_softmax(logits, r.completion_ids)
     entropy = None
     if with_entropy:

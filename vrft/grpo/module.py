@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import torch
 
@@ -43,6 +44,7 @@ class GRPOModule(PolicyModule):
         self.rollout_engine = rollout_engine
         self._reference = [reference]  # a list keeps the frozen model out of state_dict and .to() moves
         self.on_samples = on_samples
+        self._step_end: float | None = None  # end of the previous training_step (time/data is the gap)
 
     @property
     def reference(self) -> Reference | None:
@@ -50,21 +52,32 @@ class GRPOModule(PolicyModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         timer = Timer()
+        if self._step_end is not None:  # fetching this batch: decoding and collation (or waiting on workers)
+            timer.laps["data"] = timer.t - self._step_end
         rollouts, scores, kept = self.sample(batch["micro"], timer)
         advantages = self.advantages(scores)
         timer.lap("scoring")
-        metrics = self.update(rollouts, advantages)
+        metrics = self.update(rollouts, advantages, timer)
         timer.lap("training")
         metrics.update(self.rollout_metrics(rollouts, scores))
         metrics.update({f"time/{k}": v for k, v in timer.laps.items()}, kept_groups_frac=kept)
+        metrics.update(memory_metrics(self.device))
         self.log_dict(
             {f"train/{k}": float(v) for k, v in metrics.items()},
             on_step=True,
             prog_bar=False,
             batch_size=sum(r.num_sequences for r in rollouts),
+            sync_dist=True,  # mean over ranks (each rank holds its own prompts' groups); no-op in one process
         )
         if self.on_samples is not None:
             self.on_samples(self, batch, rollouts, scores)
+
+    def on_fit_start(self) -> None:
+        if self.reference is not None:  # kept out of .to() moves, so it follows the policy's device here
+            self.reference.to(self.device)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self._step_end = time.perf_counter()  # runs after the callbacks (evaluation, checkpoints)
 
     def sample(self, micro: list[dict], timer: Timer) -> tuple[list[Rollout], list[Scores], float]:
         """Rollouts and their scores; with dynamic sampling, groups whose rewards are all equal are dropped, and
@@ -72,7 +85,8 @@ class GRPOModule(PolicyModule):
         G = self.algo.num_generations
         tries = self.algo.dynamic_sampling_max_tries if self.algo.dynamic_sampling else 1
         for _ in range(max(1, tries)):
-            rollouts = [self.rollout_engine(self.policy, mb["inputs"], G) for mb in micro]
+            engine = self.rollout_engine
+            rollouts = [engine(self.policy, mb["inputs"], G, images=mb.get("images")) for mb in micro]
             timer.lap("rollout")
             scores = score_rollouts(self.processor, rollouts, micro, self.reward_specs, G)
             timer.lap("scoring")
@@ -98,21 +112,26 @@ class GRPOModule(PolicyModule):
         )
         return list(torch.split(adv, [len(s.totals) for s in scores]))
 
-    def update(self, rollouts: list[Rollout], advantages: list[torch.Tensor]) -> dict[str, float]:
+    def update(
+        self, rollouts: list[Rollout], advantages: list[torch.Tensor], timer: Timer | None = None
+    ) -> dict[str, float]:
         """mu optimizer steps on the same rollouts; the first uses old = current log-probs (ratio exactly 1)."""
+        timer = timer or Timer()
         temp = self.algo.sampling.temperature
         need_old = self.algo.num_iterations > 1
-        with torch.no_grad():
+        with torch.no_grad(), timer.part("old_pass"):
             old = [
                 sequence_logps(self.policy, r, temperature=temp)[0] if need_old else None for r in rollouts
             ]
+        with torch.no_grad(), timer.part("reference_pass"):
             ref = [self.reference.logps(r, temperature=temp) if self.reference else None for r in rollouts]
         weights = self.micro_weights(rollouts)
         metrics: dict[str, float] = {}
         for _ in range(self.algo.num_iterations):
             loss_sum, finite, agg = 0.0, True, Accumulator()
             for r, a, o, rf, w in zip(rollouts, advantages, old, ref, weights, strict=True):
-                logps, entropy = sequence_logps(self.policy, r, temperature=temp, with_entropy=True)
+                with timer.part("policy_pass"):
+                    logps, entropy = sequence_logps(self.policy, r, temperature=temp, with_entropy=True)
                 old_logps = o if o is not None else logps.detach()
                 loss, m = policy_loss(
                     logps,
@@ -130,11 +149,15 @@ class GRPOModule(PolicyModule):
                 )
                 finite = finite and bool(torch.isfinite(loss))
                 if finite:
-                    self.manual_backward(loss * w)
+                    with timer.part("backward"):
+                        self.manual_backward(loss * w)
                 loss_sum += float(loss.detach()) * w
                 mask = r.completion_mask.to(entropy)
                 agg.add(w, entropy=float((entropy * mask).sum() / mask.sum().clamp(min=1)), **m)
-            metrics = {"loss": loss_sum, **agg.mean(), **self.guarded_step(finite)}
+            with timer.part("optimizer"):
+                metrics = {"loss": loss_sum, **agg.mean(), **self.guarded_step(finite)}
+            if hasattr(self.rollout_engine, "after_update"):  # vLLM: its copy of the weights is now stale
+                self.rollout_engine.after_update(self.policy)
         return metrics
 
     def micro_weights(self, rollouts: list[Rollout]) -> list[float]:
@@ -173,6 +196,15 @@ class GRPOModule(PolicyModule):
         return out
 
 
+def memory_metrics(device: torch.device) -> dict[str, float]:
+    """Peak accelerator memory since the last step (GiB) on CUDA; nothing on CPU."""
+    if device.type != "cuda":
+        return {}
+    peak = torch.cuda.max_memory_allocated(device) / 2**30
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"mem/peak_gib": peak}
+
+
 class Timer:
     def __init__(self):
         self.t = time.perf_counter()
@@ -182,6 +214,15 @@ class Timer:
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self.t
         self.t = now
+
+    @contextmanager
+    def part(self, name: str):
+        """Time a part of the current lap under its own name (the lap itself still counts it)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.laps[name] = self.laps.get(name, 0.0) + time.perf_counter() - start
 
 
 class Accumulator:

@@ -1,20 +1,38 @@
 """Rollout engines: sample G completions per prompt. One registry, `ROLLOUTS`; `hf` (transformers generate) is the
-default and runs anywhere; `vllm` is for GPU users and fails at start with a clear message where vLLM is absent.
+default and runs anywhere; `vllm` (vrft.grpo.vllm_rollout) is for GPU users and fails at start with a clear message
+where vLLM is absent.
+
+The `hf` engine prefills each prompt once and shares its cache across the group (vrft.grpo.prefill): the first
+token of every completion is sampled here from the prompt's logits, repeated G times, through the same logits
+processors in the same order as `generate`, and `generate` continues from the repeated cache. With the same seed it
+draws the same tokens as a plain `generate(num_return_sequences=G)` (`shared_prefill=False`), which encodes the
+image and prefills the prompt G times.
 
 Every sampling setting is passed explicitly (temperature, top_p, top_k, repetition_penalty, max_new_tokens):
 Qwen2-VL ships a near-greedy generation_config (top_k=1, top_p=0.001) that would otherwise fill unset values and
-make every completion of a group identical. Left out: speculative decoding, continuous batching.
+make every completion of a group identical. Left out: speculative decoding, continuous batching, repetition
+penalty other than 1.0 (the shared path would need the prompt's token counts per row).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
-from transformers import GenerationConfig
+from transformers import (
+    GenerationConfig,
+    LogitsProcessorList,
+    MinNewTokensLengthLogitsProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    SuppressTokensLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
-from vrft.errors import ConfigError
 from vrft.grpo.batching import Rollout, repeat_vision
+from vrft.grpo.prefill import PROMPT_KEYS, cache_kwarg, can_share, prefill, rope_holder
 from vrft.registry import Registry
 
 ROLLOUTS = Registry("rollout engine")
@@ -27,6 +45,7 @@ class SamplingSpec:
     top_k: int = 50
     max_new_tokens: int = 256
     do_sample: bool = True
+    min_new_tokens: int = 0  # > 0 forbids end-of-sequence before this many tokens (equal-work benchmarks)
 
 
 def generation_config(
@@ -37,6 +56,7 @@ def generation_config(
     return GenerationConfig(
         do_sample=s.do_sample,
         max_new_tokens=s.max_new_tokens,
+        min_new_tokens=s.min_new_tokens or None,
         num_return_sequences=num_return_sequences,
         repetition_penalty=1.0,
         eos_token_id=eos_ids,
@@ -45,6 +65,38 @@ def generation_config(
         use_cache=True,
         **sampling,
     )
+
+
+def first_token_processors(
+    s: SamplingSpec, *, prompt_len: int, eos_ids: list[int], suppress_ids: list[int]
+) -> LogitsProcessorList:
+    """The processors `generate` builds for `generation_config(s, ...)`, in its order (min-new-tokens, suppress,
+    temperature, top-k, top-p), for sampling the first completion token outside `generate`."""
+    procs = LogitsProcessorList()
+    if s.min_new_tokens > 0:
+        procs.append(MinNewTokensLengthLogitsProcessor(prompt_len, s.min_new_tokens, eos_ids))
+    if suppress_ids:
+        procs.append(SuppressTokensLogitsProcessor(suppress_ids))
+    if s.do_sample:
+        if s.temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(s.temperature))
+        if s.top_k:
+            procs.append(TopKLogitsWarper(top_k=s.top_k))
+        if s.top_p < 1.0:
+            procs.append(TopPLogitsWarper(top_p=s.top_p))
+    return procs
+
+
+class EndedAt(StoppingCriteria):
+    """Rows whose token at `position` is an end-of-sequence token are finished (the first token was sampled before
+    `generate` started, so `generate` would not know those rows had ended)."""
+
+    def __init__(self, position: int, eos_ids: list[int]):
+        self.position = position
+        self.eos = torch.tensor(eos_ids)
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        return torch.isin(input_ids[:, self.position], self.eos.to(input_ids.device))
 
 
 def mask_after_eos(completion_ids: torch.Tensor, eos_ids: list[int]) -> torch.Tensor:
@@ -56,58 +108,123 @@ def mask_after_eos(completion_ids: torch.Tensor, eos_ids: list[int]) -> torch.Te
 
 @ROLLOUTS.register("hf")
 class HFRollout:
-    """transformers `generate` with `num_return_sequences=G` (the model expands images per sequence itself)."""
+    """transformers `generate`; with `shared_prefill` (default) each prompt and image is prefilled once per group.
+    Every engine is built as `Engine(sampling, eos_ids=, pad_id=, suppress_ids=, processor=)` and called as
+    `engine(policy, inputs, G, images=...)`; this one needs no processor and no raw images."""
 
-    def __init__(self, sampling: SamplingSpec, *, eos_ids: list[int], pad_id: int, suppress_ids: list[int]):
+    def __init__(
+        self,
+        sampling: SamplingSpec,
+        *,
+        eos_ids: list[int],
+        pad_id: int,
+        suppress_ids: list[int],
+        processor=None,
+        shared_prefill: bool = True,
+    ):
         self.sampling = sampling
         self.eos_ids = eos_ids
         self.pad_id = pad_id
         self.suppress_ids = suppress_ids
+        self.shared_prefill = shared_prefill
 
-    @torch.no_grad()
-    def __call__(self, model, inputs: dict[str, torch.Tensor], group_size: int) -> Rollout:
-        cfg = generation_config(
-            self.sampling,
-            num_return_sequences=group_size,
+    def config(self, s: SamplingSpec, num_return_sequences: int) -> GenerationConfig:
+        return generation_config(
+            s,
+            num_return_sequences=num_return_sequences,
             eos_ids=self.eos_ids,
             pad_id=self.pad_id,
             suppress_ids=self.suppress_ids,
         )
+
+    @torch.no_grad()
+    def __call__(self, model, inputs: dict[str, torch.Tensor], group_size: int, images=None) -> Rollout:
+        """G completions per prompt of `inputs` (B left-padded prompts); `images` is unused (prompts hold them)."""
         was_training = model.training
         model.eval()
-        out = model.generate(**inputs, generation_config=cfg)
-        model.train(was_training)
-        prompt_len = inputs["input_ids"].shape[1]
-        completion_ids = out[:, prompt_len:]
-        mask = mask_after_eos(completion_ids, self.eos_ids)
-        ended = torch.isin(completion_ids, torch.tensor(self.eos_ids, device=completion_ids.device)).any(
-            dim=1
+        try:
+            if self.shared_prefill and can_share(model, grad=False):
+                completion_ids = self.sample_shared(model, inputs, group_size)
+            else:
+                out = model.generate(**inputs, generation_config=self.config(self.sampling, group_size))
+                completion_ids = out[:, inputs["input_ids"].shape[1] :]
+        finally:
+            model.train(was_training)
+        return build_rollout(inputs, completion_ids, group_size, self.eos_ids, self.pad_id)
+
+    def sample_shared(self, model, inputs: dict[str, torch.Tensor], group_size: int) -> torch.Tensor:
+        """(N, T) completion ids: prompts prefilled once, first token sampled here, the rest by `generate`."""
+        holder = rope_holder(model)
+        try:
+            logits, cache, deltas = prefill(model, inputs, group_size)
+            first = self.first_tokens(inputs, logits, group_size)
+            ended = torch.isin(first, torch.tensor(self.eos_ids, device=first.device))
+            if self.sampling.max_new_tokens == 1 or bool(ended.all()):  # `generate` would sample once more
+                return first
+            holder.rope_deltas = deltas  # `generate` reads the per-row mRoPE offsets from the model
+            return self.continue_from(model, inputs, first, cache, group_size)
+        finally:
+            holder.rope_deltas = None
+
+    def first_tokens(
+        self, inputs: dict[str, torch.Tensor], logits: torch.Tensor, group_size: int
+    ) -> torch.Tensor:
+        """(N, 1) first completion tokens from the B prompts' last logits, repeated G times, drawn as `generate`
+        draws them (same processors, one `multinomial` over all N rows)."""
+        s, P = self.sampling, inputs["input_ids"].shape[1]
+        procs = first_token_processors(s, prompt_len=P, eos_ids=self.eos_ids, suppress_ids=self.suppress_ids)
+        ids = inputs["input_ids"].repeat_interleave(group_size, dim=0)
+        scores = procs(ids, logits.float().repeat_interleave(group_size, dim=0))
+        if s.do_sample:
+            return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)
+        return scores.argmax(dim=-1, keepdim=True)
+
+    def continue_from(self, model, inputs, first: torch.Tensor, cache, group_size: int) -> torch.Tensor:
+        """`generate` the remaining tokens on top of the repeated prompt cache; returns (N, T) completion ids."""
+        s, P = self.sampling, inputs["input_ids"].shape[1]
+        rep = {k: inputs[k].repeat_interleave(group_size, dim=0) for k in PROMPT_KEYS}
+        rest = replace(s, max_new_tokens=s.max_new_tokens - 1, min_new_tokens=max(0, s.min_new_tokens - 1))
+        out = model.generate(
+            input_ids=torch.cat([rep["input_ids"], first], dim=1),
+            attention_mask=torch.cat([rep["attention_mask"], torch.ones_like(first)], dim=1),
+            mm_token_type_ids=torch.cat([rep["mm_token_type_ids"], torch.zeros_like(first)], dim=1),
+            generation_config=self.config(rest, 1),
+            stopping_criteria=StoppingCriteriaList([EndedAt(P, self.eos_ids)]),
+            **{cache_kwarg(model): cache},
         )
-        completion_ids = completion_ids.masked_fill(mask == 0, self.pad_id)
-        rep = lambda t: t.repeat_interleave(group_size, dim=0)  # noqa: E731
-        return Rollout(
-            prompt_ids=rep(inputs["input_ids"]),
-            prompt_mask=rep(inputs["attention_mask"]),
-            prompt_mm=rep(inputs["mm_token_type_ids"]),
-            completion_ids=completion_ids,
-            completion_mask=mask,
-            vision=repeat_vision(inputs, group_size),
-            group_size=group_size,
-            truncated=~ended,
-        )
+        return out[:, P:]
+
+
+def build_rollout(
+    inputs: dict[str, torch.Tensor],
+    completion_ids: torch.Tensor,
+    group_size: int,
+    eos_ids: list[int],
+    pad_id: int,
+) -> Rollout:
+    """A Rollout from B prompts and their (B*G, T) sampled ids: padding after the first EOS, trailing all-padding
+    columns dropped (a row that ended on its first token can leave some), prompts and images repeated G times."""
+    mask = mask_after_eos(completion_ids, eos_ids)
+    width = max(1, int(mask.sum(dim=1).max()))
+    completion_ids, mask = completion_ids[:, :width], mask[:, :width]
+    ended = torch.isin(completion_ids, torch.tensor(eos_ids, device=completion_ids.device)).any(dim=1)
+    completion_ids = completion_ids.masked_fill(mask == 0, pad_id)
+    rep = lambda t: t.repeat_interleave(group_size, dim=0)  # noqa: E731
+    return Rollout(
+        prompt_ids=rep(inputs["input_ids"]),
+        prompt_mask=rep(inputs["attention_mask"]),
+        prompt_mm=rep(inputs["mm_token_type_ids"]),
+        completion_ids=completion_ids,
+        completion_mask=mask,
+        vision=repeat_vision(inputs, group_size),
+        group_size=group_size,
+        truncated=~ended,
+    )
 
 
 @ROLLOUTS.register("vllm")
-class VLLMRollout:
-    """vLLM colocated engine (GPU). Needs `pip install vllm`; the weights are synced after each update."""
+def vllm_rollout(sampling: SamplingSpec, **kwargs):
+    """The colocated vLLM engine (vrft.grpo.vllm_rollout); raises ConfigError at once where vLLM is absent."""
+    from vrft.grpo.vllm_rollout import VLLMRollout
 
-    def __init__(self, *args, **kwargs):
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "rollout=vllm needs the vllm package (pip install vllm, on a CUDA machine); use rollout=hf here"
-            ) from None
-        raise ConfigError(
-            "rollout=vllm: the vLLM engine is not available in this version of vrft; use rollout=hf"
-        )
+    return VLLMRollout(sampling, **kwargs)

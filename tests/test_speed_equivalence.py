@@ -1,0 +1,260 @@
+"""The fast paths give the plain paths' results: the shared-prefill rollout draws the same tokens as a plain
+`generate(num_return_sequences=G)` for the same seed (and leaves the random generator in the same state), encodes
+each image once instead of G times; the shared-prefix log-prob pass matches the plain forward (log-probs, entropy,
+gradients) up to float rounding; bf16 autocast stays close to fp32. Tiny Qwen2-VL, CPU, offline."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vrft.build import generation_tokens
+from vrft.data.collate import PromptCollator
+from vrft.grpo import prefill as prefill_module
+from vrft.grpo.forward import sequence_logps
+from vrft.grpo.rollout import HFRollout, SamplingSpec
+from vrft.models import TINY, ModelSpec, load_model
+
+torch.set_num_threads(1)
+G = 4
+
+
+@pytest.fixture(scope="module")
+def setup(cache_dir):
+    spec = ModelSpec(name="tiny", family="qwen2_vl", min_pixels=3136, max_pixels=50176, tiny=TINY)
+    model, processor = load_model(spec, cache_dir)
+    rng = np.random.default_rng(0)
+    sizes = [(112, 112), (84, 56), (56, 112)]  # different image-token counts: prompts are left-padded
+    rows = [
+        {"image": Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)), "problem": p}
+        for (w, h), p in zip(sizes, ["Find the cat.", "Where is the red square?", "Box it."], strict=True)
+    ]
+    inputs = PromptCollator(processor)(rows)["inputs"]
+    return model, processor, generation_tokens(model, processor.tokenizer), inputs
+
+
+def engines(tokens, sampling: SamplingSpec):
+    kw = dict(eos_ids=tokens.eos_ids, pad_id=tokens.pad_id, suppress_ids=tokens.suppress_ids)
+    return HFRollout(sampling, shared_prefill=False, **kw), HFRollout(sampling, **kw)
+
+
+class EosBoost:
+    """Scale the end-of-turn row of the (tied) output embedding so completions end early, some on token one."""
+
+    def __init__(self, model, eos: int, scale: float):
+        self.model, self.eos, self.scale = model, eos, scale
+
+    def __enter__(self):
+        with torch.no_grad():
+            self.model.get_output_embeddings().weight[self.eos] *= self.scale
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            self.model.get_output_embeddings().weight[self.eos] /= self.scale
+
+
+def module_named(model, suffix: str):
+    return next(m for name, m in model.named_modules() if name.endswith(suffix))
+
+
+class Inputs:
+    """Records the leading shape of what the vision tower (patch rows) and the language model (rows, tokens)
+    receive in each call."""
+
+    def __init__(self, model):
+        self.vision: list[int] = []
+        self.text: list[tuple[int, int]] = []
+        self.handles = [
+            module_named(model, "visual").register_forward_pre_hook(self.on_vision, with_kwargs=True),
+            module_named(model, "language_model").register_forward_pre_hook(self.on_text, with_kwargs=True),
+        ]
+
+    def on_vision(self, mod, args, kwargs):
+        self.vision.append(int(args[0].shape[0]))
+
+    def on_text(self, mod, args, kwargs):
+        self.text.append(tuple(kwargs["inputs_embeds"].shape[:2]))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+
+
+def sample_both(model, tokens, inputs, sampling, seed):
+    plain, shared = engines(tokens, sampling)
+    out = []
+    for engine in (plain, shared):
+        torch.manual_seed(seed)
+        with Inputs(model) as seen:
+            r = engine(model, inputs, G)
+        out.append((r, seen, torch.rand(3)))
+    return out
+
+
+CASES = [
+    ("default", SamplingSpec(max_new_tokens=10), 1.0),
+    ("temperature+top_p+top_k", SamplingSpec(temperature=0.7, top_p=0.9, top_k=20, max_new_tokens=10), 1.0),
+    ("forced_length", SamplingSpec(max_new_tokens=10, min_new_tokens=10), 1.0),
+    ("early_eos", SamplingSpec(max_new_tokens=10), 20.0),
+    ("early_eos_min_3", SamplingSpec(max_new_tokens=10, min_new_tokens=3), 20.0),
+    ("all_end_early", SamplingSpec(max_new_tokens=10), 50.0),  # seed 0: every row ends on its first token
+]
+
+
+@pytest.mark.parametrize("name,sampling,eos_scale", CASES, ids=[c[0] for c in CASES])
+def test_shared_prefill_draws_the_same_tokens(setup, name, sampling, eos_scale):
+    model, _, tokens, inputs = setup
+    patches = int(inputs["image_grid_thw"].prod(-1).sum())
+    B, P = inputs["input_ids"].shape
+    lengths, widths = [], []
+    with EosBoost(model, tokens.eos_ids[0], eos_scale):
+        for seed in range(3):
+            (a, seen_a, rng_a), (b, seen_b, rng_b) = sample_both(model, tokens, inputs, sampling, seed)
+            assert torch.equal(a.completion_ids, b.completion_ids), f"{name} seed {seed}: different tokens"
+            assert torch.equal(a.completion_mask, b.completion_mask)
+            assert torch.equal(a.truncated, b.truncated)
+            assert torch.equal(rng_a, rng_b), "the shared path consumed the random stream differently"
+            assert seen_b.vision == [patches], "each image must be encoded once per group"
+            assert seen_b.text[0] == (B, P) and seen_a.text[0] == (B * G, P), "the prompt is prefilled once"
+            assert all(n == 1 for _, n in seen_b.text[1:]), "after the prefill, one token per row and step"
+            lengths += a.completion_mask.sum(1).tolist()
+            widths.append(a.completion_ids.shape[1])
+            assert all(m.rope_deltas is None for m in model.modules() if hasattr(m, "rope_deltas"))
+    if (
+        eos_scale > 1
+    ):  # the cases exercise what they claim: early ends (and, without a minimum, first-token ends)
+        assert min(lengths) < sampling.max_new_tokens
+        assert sampling.min_new_tokens or 1 in lengths
+        assert min(lengths) >= max(1, sampling.min_new_tokens)
+    if name == "all_end_early":
+        assert max(widths) < sampling.max_new_tokens and min(widths) == 1
+
+
+def test_shared_greedy_equals_plain_greedy(setup):
+    """Greedy decoding: the shared path's G rows equal one plain greedy completion per prompt."""
+    model, _, tokens, inputs = setup
+    greedy = SamplingSpec(max_new_tokens=10, do_sample=False)
+    plain, shared = engines(tokens, greedy)
+    one = plain(model, inputs, 1)
+    many = shared(model, inputs, G)
+    width = many.completion_ids.shape[1]
+    assert torch.equal(many.completion_ids, one.completion_ids.repeat_interleave(G, 0)[:, :width])
+
+
+@pytest.fixture(scope="module")
+def rollout(setup):
+    model, _, tokens, inputs = setup
+    torch.manual_seed(0)
+    with EosBoost(model, tokens.eos_ids[0], 6.0):  # ragged lengths: masked tail positions are exercised too
+        return engines(tokens, SamplingSpec(max_new_tokens=12))[1](model, inputs, G)
+
+
+def logps_and_grads(model, r, *, shared: bool, autocast: bool = False):
+    model.train()
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        logps, entropy = sequence_logps(model, r, temperature=0.9, with_entropy=True, shared_prefill=shared)
+    mask = r.completion_mask.float()
+    adv = torch.linspace(-1, 1, r.num_sequences).unsqueeze(1)
+    (-(logps * adv * mask).sum() / mask.sum()).backward()
+    grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    model.zero_grad(set_to_none=True)
+    return logps.detach(), entropy, grads
+
+
+def test_shared_prefix_logps_match_the_plain_forward(setup, rollout, monkeypatch):
+    model = setup[0]
+    calls = []
+    real = prefill_module.shared_completion_logits
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("vrft.grpo.forward.shared_completion_logits", spy)
+    with Inputs(model) as plain:
+        lp_plain, ent_plain, g_plain = logps_and_grads(model, rollout, shared=False)
+    assert not calls
+    with Inputs(model) as shared:
+        lp_shared, ent_shared, g_shared = logps_and_grads(model, rollout, shared=True)
+    assert calls, "the shared-prefix path was not taken"
+    N, P, T = rollout.num_sequences, rollout.prompt_ids.shape[1], rollout.completion_ids.shape[1]
+    assert plain.text == [(N, P + T)] and shared.text == [(N // G, P), (N, T - 1)]
+    assert sum(plain.vision) == G * sum(shared.vision), "the policy pass encodes each image once"
+    mask = rollout.completion_mask.bool()
+    assert mask.sum() < mask.numel(), "the rollout should have padded (ended) rows"
+    torch.testing.assert_close(lp_shared[mask], lp_plain[mask], atol=2e-5, rtol=0)
+    torch.testing.assert_close(ent_shared[mask], ent_plain[mask], atol=2e-5, rtol=0)
+    assert ((g_shared - g_plain).norm() / g_plain.norm()) < 1e-4
+    with torch.no_grad():
+        ref_plain = sequence_logps(model, rollout, shared_prefill=False)[0]
+        ref_shared = sequence_logps(model, rollout)[0]
+    torch.testing.assert_close(ref_shared[mask], ref_plain[mask], atol=2e-5, rtol=0)
+
+
+def test_shared_prefix_is_skipped_for_ungrouped_rows(setup, rollout, monkeypatch):
+    """Rows whose prompts differ inside a group (not a rollout's layout) take the plain forward."""
+    calls = []
+    monkeypatch.setattr("vrft.grpo.forward.shared_completion_logits", lambda *a, **k: calls.append(1))
+    mixed = dataclasses.replace(rollout, prompt_ids=rollout.prompt_ids.roll(1, dims=0))
+    with torch.no_grad():
+        sequence_logps(setup[0], mixed)
+    assert not calls
+
+
+def test_bf16_autocast_stays_close_to_fp32(setup, rollout):
+    """bf16 autocast (trainer.precision=bf16-mixed) against fp32 on the same rollout: log-probs and the policy
+    gradient's direction agree within bf16's precision."""
+    model = setup[0]
+    lp32, _, g32 = logps_and_grads(model, rollout, shared=True)
+    lp16, _, g16 = logps_and_grads(model, rollout, shared=True, autocast=True)
+    mask = rollout.completion_mask.bool()
+    diff = (lp16 - lp32)[mask].abs()
+    assert lp16.dtype == torch.float32 and torch.isfinite(lp16).all()
+    assert diff.mean() < 0.01 and diff.max() < 0.1, (float(diff.mean()), float(diff.max()))
+    cosine = torch.nn.functional.cosine_similarity(g16, g32, dim=0)
+    assert cosine > 0.99, float(cosine)
+    assert not torch.equal(lp16, lp32), "autocast had no effect: the comparison would be vacuous"
+
+
+def test_qwen2_5_vl_shared_paths_match(cache_dir):
+    """The same equalities on a Qwen2.5-VL (its own mRoPE index): sampled tokens exactly, log-probs to rounding."""
+    from vrft.models import TINY_QWEN2_5_VL
+
+    spec = ModelSpec(name="t25", family="qwen2_5_vl", max_pixels=50176, tiny=TINY_QWEN2_5_VL)
+    model, processor = load_model(spec, cache_dir)
+    tokens = generation_tokens(model, processor.tokenizer)
+    rows = [
+        {"image": Image.new("RGB", (w, 56), (30, 90, 200)), "problem": p}
+        for w, p in [(112, "Box it."), (56, "Where?")]
+    ]
+    inputs = PromptCollator(processor)(rows)["inputs"]
+    with EosBoost(model, tokens.eos_ids[0], 20.0):
+        (a, _, rng_a), (b, _, rng_b) = sample_both(model, tokens, inputs, SamplingSpec(max_new_tokens=10), 0)
+    assert torch.equal(a.completion_ids, b.completion_ids) and torch.equal(rng_a, rng_b)
+    lp_plain, _, g_plain = logps_and_grads(model, b, shared=False)
+    lp_shared, _, g_shared = logps_and_grads(model, b, shared=True)
+    mask = b.completion_mask.bool()
+    torch.testing.assert_close(lp_shared[mask], lp_plain[mask], atol=2e-5, rtol=0)
+    assert ((g_shared - g_plain).norm() / g_plain.norm()) < 1e-4
+
+
+def test_bench_serves_trl_the_prompts_vrft_trains_on():
+    """The benchmark's TRL dataset (unshuffled) lists the rows in the order vrft's data module serves them."""
+    from vrft.bench.workload import BenchSpec, rows_in_order
+    from vrft.data.datamodule import TrainData
+
+    rows = [{"id": i} for i in range(7)]
+    spec = BenchSpec(steps=5, warmup=1, prompts=3, seed=3)
+    data = TrainData(rows, lambda batch: batch, prompts_per_step=spec.prompts, seed=spec.seed)
+    loader = iter(data.train_dataloader())
+    served = [r for _ in range(spec.warmup + spec.steps) for r in next(loader)]
+    assert rows_in_order(rows, spec) == served
+    assert len({r["id"] for r in served}) == len(rows)  # several passes over the rows: the order matters

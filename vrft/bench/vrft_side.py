@@ -1,0 +1,105 @@
+"""The vrft side of the benchmark: the GRPO LightningModule trained by Lightning, built by `vrft.build` exactly as
+`python -m vrft` builds it, with the completion length forced (min_new_tokens = max_new_tokens).
+
+The step-time split comes from the module's own `train/time/*` metrics (rollout, scoring, reference pass, policy
+pass, backward, optimizer, data), averaged over the measured steps. Left out: evaluation, checkpoints, final model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from vrft.bench.clock import StepClock, summarize
+from vrft.bench.workload import BenchSpec, compose
+
+SPLIT_KEYS = (
+    "data",
+    "rollout",
+    "scoring",
+    "reference_pass",
+    "policy_pass",
+    "backward",
+    "optimizer",
+)
+
+
+class _Clock(L.Callback):
+    def __init__(self, clock: StepClock):
+        self.clock = clock
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.clock.start()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.clock.tick()
+
+
+def _capture_logger():
+    from lightning.pytorch.loggers import Logger
+
+    class Capture(Logger):
+        name = "bench"
+        version = "0"
+
+        def __init__(self):
+            super().__init__()
+            self.rows: list[dict] = []
+
+        def log_metrics(self, metrics, step=None):
+            self.rows.append(dict(metrics))
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+    return Capture()
+
+
+def run(spec: BenchSpec, out_dir: Path) -> dict:
+    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
+    from vrft.data.tasks import build_task_data
+
+    torch.set_num_threads(spec.threads)
+    cfg = compose(spec, out_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    policy, processor, codec, tokens = build_policy(cfg)
+    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=1)
+    capture = _capture_logger()
+    module = build_module(cfg, policy, processor, tokens, [capture], codec)
+    engine = module.rollout_engine
+    engine.sampling = dataclasses.replace(engine.sampling, min_new_tokens=spec.length)
+    if (
+        not spec.shared_prefill
+    ):  # the plain paths: generate(num_return_sequences=G), full forwards per completion
+        import vrft.grpo.forward as forward
+
+        engine.shared_prefill = False
+        forward.can_share = lambda model, *, grad: False
+    trainer = build_trainer(cfg, [capture], None, out_dir)
+    clock = StepClock()
+    trainer.callbacks.append(_Clock(clock))
+    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    out = summarize(clock, warmup=spec.warmup, completions_per_step=spec.completions_per_step)
+    out["split_s"] = split(capture.rows[spec.warmup :])
+    out["completion_len"] = mean_of(capture.rows, "train/completion_len")
+    out["precision"] = cfg.trainer.precision
+    out["shared_prefill"] = spec.shared_prefill
+    return out
+
+
+def mean_of(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if key in r]
+    return sum(vals) / len(vals) if vals else None
+
+
+def split(rows: list[dict]) -> dict[str, float]:
+    """Mean seconds per step of each part over the given steps' logged metrics."""
+    out = {}
+    for k in SPLIT_KEYS:
+        v = mean_of(rows, f"train/time/{k}")
+        if v is not None:
+            out[k] = v
+    return out

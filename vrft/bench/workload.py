@@ -1,0 +1,99 @@
+"""The benchmark's shared workload: settings, the composed vrft run config, and the rows in serving order.
+
+`BenchSpec` holds every setting both sides share. `compose(spec, out_dir)` builds the validated run config the way
+`python -m vrft` does (Hydra compose over conf/), so the vrft side trains exactly what a user's run trains;
+`rows_in_order` lists the training rows in the order vrft's step sampler serves them, which the TRL side receives
+unshuffled. Left out: the training loops (vrft.bench.sides).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from vrft.config import RunCfg
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    steps: int = 4  # measured optimizer steps (after the warm-up)
+    warmup: int = 1
+    prompts: int = 2  # prompts per step; each gets G completions
+    group: int = 8  # G
+    length: int = 64  # completion tokens, forced on both sides (min = max)
+    image_size: int = 224  # one square image per prompt (224 px = 64 merged vision tokens)
+    beta: float = 0.04
+    lr: float = 1e-6
+    seed: int = 0
+    threads: int = 2
+    vrft_precision: str = (
+        "32-true"  # Lightning precision of the vrft side (bf16-mixed is slower on AVX2-only CPUs)
+    )
+    trl_bf16: bool = False  # GRPOConfig.bf16 of the TRL side (its faster setting here: see vrft.bench docs)
+    shared_prefill: bool = (
+        True  # False: vrft's plain paths (prompt prefilled per completion), for a before/after
+    )
+    cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
+
+    @property
+    def completions_per_step(self) -> int:
+        return self.prompts * self.group
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def overrides(spec: BenchSpec, out_dir: Path) -> list[str]:
+    return [
+        "task=synth_det_fewshot",
+        "model=small_qwen2_vl",
+        "algo=grpo",
+        "trainer=cpu",
+        "logger=none",
+        f"task.synthetic.image_size={spec.image_size}",
+        f"algo.num_generations={spec.group}",
+        f"algo.prompts_per_step={spec.prompts}",
+        f"algo.prompts_per_batch={spec.prompts}",
+        f"algo.sampling.max_new_tokens={spec.length}",
+        f"algo.beta={spec.beta}",
+        f"algo.lr={spec.lr}",
+        f"trainer.max_steps={spec.warmup + spec.steps}",
+        f"trainer.num_threads={spec.threads}",
+        f"trainer.precision={spec.vrft_precision}",
+        "eval.before=false",
+        "save_final_model=false",
+        "logger.log_samples_every_n_steps=0",
+        "checkpoint.every_n_steps=0",
+        f"seed={spec.seed}",
+        f"paths.cache_dir={cache_dir(spec)}",
+        f"paths.output_dir={out_dir}",
+    ]
+
+
+def cache_dir(spec: BenchSpec) -> Path:
+    from vrft.paths import ROOT
+
+    return Path(spec.cache_dir).resolve() if spec.cache_dir else ROOT / ".cache"
+
+
+def compose(spec: BenchSpec, out_dir: Path) -> RunCfg:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from vrft.config import load_config
+    from vrft.paths import CONF_DIR, register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=overrides(spec, out_dir))
+    return load_config(cfg)
+
+
+def rows_in_order(rows: list[dict], spec: BenchSpec) -> list[dict]:
+    """The rows vrft's one-process step sampler serves over the whole run, in order."""
+    from vrft.data.sampler import StepSampler
+
+    sampler = StepSampler(len(rows), seed=spec.seed)
+    n = (spec.warmup + spec.steps) * spec.prompts
+    return [rows[sampler.index(i)] for i in range(n)]

@@ -1,0 +1,132 @@
+"""Shared prompt prefill: each prompt and its image go through the model once per group, and the prompt's KV cache
+is repeated for the G completions of the group.
+
+A group's G rows share one prompt and one image, yet a plain `generate(num_return_sequences=G)` or a plain forward
+over prompt + completion encodes the image and prefills the prompt G times. Here the B prompts are prefilled once
+(vision tower included), the cache is repeated G times along the batch (`cache.batch_repeat_interleave`, which
+autograd differentiates, so the same path serves the policy pass with gradients), and only completion tokens run
+per row. Qwen-VL's mRoPE keeps a per-row `rope_deltas` (position offset left by the image grid) on the model after
+a prefill; it is repeated G times with the cache, and completion positions are `cumsum(mask) - 1 + rope_deltas` on
+all three axes, exactly as `generate` computes them.
+
+Left out: models without mRoPE `rope_deltas` (callers take the plain path), training under gradient checkpointing
+(transformers drops the cache inside checkpointed layers, so callers take the plain path), static/compiled caches.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from vrft.grpo.batching import select_vision
+
+PROMPT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
+
+
+def rope_holder(model) -> torch.nn.Module | None:
+    """The submodule that keeps Qwen-VL's `rope_deltas` (found through PEFT and DDP wrappers), or None."""
+    for module in model.modules():
+        if hasattr(module, "rope_deltas") and hasattr(module, "get_rope_index"):
+            return module
+    return None
+
+
+def cache_kwarg(model) -> str:
+    """The forward keyword of the KV cache: `cache` (transformers >= 5.2x) or `past_key_values` (earlier)."""
+    holder = rope_holder(model)
+    params = inspect.signature((holder or model).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def can_share(model, *, grad: bool) -> bool:
+    """True when the shared-prefill path applies: an mRoPE model, and no gradient checkpointing for a grad pass."""
+    if rope_holder(model) is None:
+        return False
+    return not (grad and model.training and checkpointing(model))
+
+
+def checkpointing(model) -> bool:
+    """True when any layer of the model (vision tower included) runs under activation checkpointing."""
+    return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+
+
+def group_rows(num_sequences: int, group_size: int) -> list[int]:
+    """The first row of each group: 0, G, 2G, ..."""
+    return list(range(0, num_sequences, group_size))
+
+
+def prefill(model, inputs: dict[str, torch.Tensor], group_size: int):
+    """Run the B prompts once and repeat the result per group.
+
+    Args:
+        inputs: B prompts (`input_ids`, `attention_mask`, `mm_token_type_ids`, vision tensors), left-padded.
+
+    Returns:
+        (last_logits (B, V) in the model's dtype, cache with B*G rows, rope_deltas (B*G, 1)).
+    """
+    holder = rope_holder(model)
+    out = model(**inputs, use_cache=True, logits_to_keep=1)
+    cache = output_cache(out)
+    if cache is None or holder.rope_deltas is None:
+        raise RuntimeError("shared prefill: the model returned no cache or no rope_deltas")
+    cache.batch_repeat_interleave(group_size)
+    deltas = holder.rope_deltas.repeat_interleave(group_size, dim=0)
+    return out.logits[:, -1], cache, deltas
+
+
+def completion_positions(full_mask: torch.Tensor, prompt_len: int, deltas: torch.Tensor) -> torch.Tensor:
+    """(3, N, T') mRoPE positions of the tokens after the prompt: cumsum(mask) - 1 + rope_deltas on every axis."""
+    pos = full_mask.long().cumsum(-1) - 1
+    pos = pos.masked_fill(full_mask == 0, 1)[:, prompt_len:] + deltas.to(pos.device)
+    return pos.unsqueeze(0).expand(3, -1, -1)
+
+
+def shared_completion_logits(model, r) -> torch.Tensor:
+    """(N, T, V) logits that predict each completion token of rollout `r`, its prompts prefilled once per group.
+
+    Row n's logit t predicts completion token t: t = 0 comes from the prompt's last position, t >= 1 from a forward
+    over completion tokens 0..T-2 on top of the repeated prompt cache.
+    """
+    G, N, T = r.group_size, r.num_sequences, r.completion_ids.shape[1]
+    rows = group_rows(N, G)
+    prompts = {
+        "input_ids": r.prompt_ids[rows],
+        "attention_mask": r.prompt_mask[rows],
+        "mm_token_type_ids": r.prompt_mm[rows],
+        **select_vision(r.vision, rows),
+    }
+    holder = rope_holder(model)
+    try:
+        first, cache, deltas = prefill(model, prompts, G)
+        first = first.repeat_interleave(G, dim=0).unsqueeze(1)
+        if T == 1:
+            return first
+        P = r.prompt_ids.shape[1]
+        full_mask = torch.cat([r.prompt_mask, r.completion_mask.to(r.prompt_mask.dtype)], dim=1)[
+            :, : P + T - 1
+        ]
+        out = model(
+            input_ids=r.completion_ids[:, :-1],
+            attention_mask=full_mask,
+            position_ids=completion_positions(full_mask, P, deltas),
+            use_cache=True,
+            **{cache_kwarg(model): cache},
+        )
+        return torch.cat([first, out.logits], dim=1)
+    finally:
+        holder.rope_deltas = None
+
+
+def same_prompt_per_group(r) -> bool:
+    """True when every row of each group holds its group's prompt (the layout rollouts produce)."""
+    rows = group_rows(r.num_sequences, r.group_size)
+    if r.num_sequences % r.group_size:
+        return False
+    expanded = r.prompt_ids[rows].repeat_interleave(r.group_size, dim=0)
+    return torch.equal(expanded, r.prompt_ids)
