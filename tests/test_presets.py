@@ -175,7 +175,7 @@ def test_sweep_run_folders_leave_the_seed_out_of_the_name(tmp_path):
     dirs = {Path(j["dir"]).relative_to(sweep_dir).as_posix(): j for j in jobs}
     assert set(dirs) == {f"algo={a}/seed={s}" for a in ("grpo", "sft") for s in (0, 1)}
     assert all(d.endswith(f"seed={j['seed']}") and f"algo={j['algo']}" in d for d, j in dirs.items())
-    assert {j["group"] for j in jobs} == {"synth_det_fewshot-small_qwen2_vl-seeds"}  # one sweep, one group
+    assert {j["group"] for j in jobs} == {"synth_cls_fewshot-synth_cls_base-seeds"}  # one sweep, one group
     assert OmegaConf.load(sweep_dir / "algo=sft/seed=1/.hydra/config.yaml").seed == 1
 
 

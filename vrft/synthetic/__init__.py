@@ -6,10 +6,12 @@ on-disk formats, and the tiny base model trained on it with the framework's own 
   for SFT), writing `cache_dir/worlds/<kind>-<hash>/<split>` on first use (`vrft.synthetic.world`).
 - `WorldSpec`, `world_spec(block)`: the recipe of a world (`vrft.synthetic.spec`).
 
-Left out: anything model-specific (prompts are the registered `*_short` templates; coordinates the Qwen2-VL
-0..1000 convention).
+- prompts `synth_detection`, `synth_classification`, `synth_grounding` (`vrft.synthetic.prompts`).
+
+Left out: anything model-specific (coordinates follow the Qwen2-VL 0..1000 convention).
 """
 
+from vrft.synthetic import prompts  # noqa: F401  (registers the synth_* prompts)
 from vrft.synthetic.spec import WorldSpec, world_spec
 from vrft.synthetic.world import world_dir, world_task
 

@@ -1,8 +1,10 @@
 """Classification data of a synthetic world in the CoOp split format (`split_zhou_SynthShapes.json` + images).
 
-`write_class_group(spec, group, root)` writes one dataset per class group: `base` (the base categories) or
-`novel` (the held-out ones), each with train/val/test lists `[relpath, label, classname]` holding
-`spec.splits["<group>_<part>"]` images per class. An image shows one object of its class at a random grid place
+`write_class_group(spec, group, root)` writes one dataset per class group: `base` (the base categories), `novel`
+(the held-out ones) or `all` (every category: a new fine-grained dataset whose classes the base model partly
+knows, as the paper's few-shot datasets), each with train/val/test lists `[relpath, label, classname]` holding
+`spec.splits["<group>_<part>"]` images per class (the `base` group's train list adds `novel_in_base` images of
+each novel class). An image shows one object of its class at a random grid place
 and size (one object per image keeps the label unambiguous). Classes differ only in colour or in shape, so worlds
 with near-identical shapes (circle and ring, square and diamond) make the task fine-grained.
 Left out: CoOp's few-shot pickles (few-shot sampling is `vrft.data.fewshot`).
@@ -29,14 +31,16 @@ def one_object(spec: WorldSpec, rng: random.Random, category: str) -> Obj:
 
 def write_class_group(spec: WorldSpec, group: str, root: Path) -> Path:
     """Write `root/split_zhou_SynthShapes.json` and `root/images/*.png` for the `group` classes; return root."""
-    classes = list(spec.novel) if group == "novel" else spec.base
+    classes = {"novel": list(spec.novel), "base": spec.base, "all": spec.categories}[group]
+    rare = list(spec.novel) if group == "base" and spec.novel_in_base else []
     split: dict[str, list] = {}
     for part in PARTS:
         rng = random.Random(f"{spec.seed}/cls/{group}/{part}")
         per_class = spec.splits.get(f"{group}_{part}", 0)
         entries = []
-        for label, cls in enumerate(classes):
-            for k in range(per_class):
+        for label, cls in enumerate(classes + (rare if part == "train" else [])):
+            n = spec.novel_in_base if cls in rare else per_class
+            for k in range(n):
                 relpath = f"images/{cls.replace(' ', '_')}_{part}_{k:04d}.png"
                 (root / "images").mkdir(parents=True, exist_ok=True)
                 render(spec, [one_object(spec, rng, cls)], rng).save(root / relpath)

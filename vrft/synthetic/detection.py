@@ -47,16 +47,32 @@ def write_coco_split(spec: WorldSpec, split: str, root: Path) -> tuple[Path, Pat
         objs = make_scene(spec, rng, pool, firsts[i % len(firsts)])
         file_name = f"{i + 1:012d}.png"
         render(spec, objs, rng).save(image_dir / file_name)
-        images.append({"id": i + 1, "file_name": file_name, "width": spec.image_size, "height": spec.image_size})
+        images.append(
+            {"id": i + 1, "file_name": file_name, "width": spec.image_size, "height": spec.image_size}
+        )
         for o in objs:
             x1, y1, x2, y2 = o.box(spec.cell)
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": ids[o.category],
-                         "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                         "area": float((x2 - x1) * (y2 - y1)), "iscrowd": 0})
-    cats = [{"id": ids[c], "name": c, "supercategory": "novel" if c in spec.novel else "base"}
-            for c in spec.categories]
-    data = {"info": {"description": f"vrft synthetic world {spec.short_hash()} split {split}"}, "licenses": [],
-            "images": images, "annotations": anns, "categories": cats}
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": ids[o.category],
+                    "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                    "area": float((x2 - x1) * (y2 - y1)),
+                    "iscrowd": 0,
+                }
+            )
+    cats = [
+        {"id": ids[c], "name": c, "supercategory": "novel" if c in spec.novel else "base"}
+        for c in spec.categories
+    ]
+    data = {
+        "info": {"description": f"vrft synthetic world {spec.short_hash()} split {split}"},
+        "licenses": [],
+        "images": images,
+        "annotations": anns,
+        "categories": cats,
+    }
     ann_json = root / "annotations" / f"instances_{split}.json"
     ann_json.parent.mkdir(parents=True, exist_ok=True)
     ann_json.write_text(json.dumps(data), encoding="utf-8")
@@ -87,6 +103,11 @@ def write_sft_rows(spec: WorldSpec, coco_json: Path, image_dir: Path, root: Path
     rows = []
     for r in sft_queries(spec, coco_json, image_dir):
         boxes = [codec.encode(b, r.width, r.height) for b in r.boxes]
-        rows.append({"image": r.image, "problem": template(category=r.category),
-                     "solution": detection_solution(boxes)})
+        rows.append(
+            {
+                "image": r.image,
+                "problem": template(category=r.category),
+                "solution": detection_solution(boxes),
+            }
+        )
     return write_virft_hf(root, rows, fmt="disk")

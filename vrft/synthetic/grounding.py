@@ -49,15 +49,24 @@ def candidates(objs: list[Obj], novel: set[str] | None) -> list[tuple[Obj, str]]
 def _item(name: str, box: tuple[int, int, int, int], text: str) -> dict:
     x1, y1, x2, y2 = box
     points = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
-    shape = {"label": "target", "labels": ["target"], "shape_type": "polygon", "image_name": f"{name}.png",
-             "points": points, "group_id": None, "flags": {}}
+    shape = {
+        "label": "target",
+        "labels": ["target"],
+        "shape_type": "polygon",
+        "image_name": f"{name}.png",
+        "points": points,
+        "group_id": None,
+        "flags": {},
+    }
     return {"text": [text], "is_sentence": False, "shapes": [shape]}
 
 
 def write_grounding_split(spec: WorldSpec, split: str, root: Path) -> Path:
     """Write one ReasonSeg-format split folder; return it."""
     if spec.objects[1] < 2:
-        raise ConfigError(f"task.synthetic.objects={list(spec.objects)}: grounding needs scenes of 2 or more objects")
+        raise ConfigError(
+            f"task.synthetic.objects={list(spec.objects)}: grounding needs scenes of 2 or more objects"
+        )
     rng = random.Random(f"{spec.seed}/grounding/{split}")
     base = split.startswith("base")
     pool = spec.base if base else spec.categories
@@ -74,6 +83,8 @@ def write_grounding_split(spec: WorldSpec, split: str, root: Path) -> Path:
         target, text = rng.choice(found)
         name = f"{written:06d}_synth"
         render(spec, objs, rng).save(root / f"{name}.png")
-        (root / f"{name}.json").write_text(json.dumps(_item(name, target.box(spec.cell), text)), encoding="utf-8")
+        (root / f"{name}.json").write_text(
+            json.dumps(_item(name, target.box(spec.cell), text)), encoding="utf-8"
+        )
         written += 1
     return root

@@ -3,10 +3,11 @@
 `make_scene(spec, rng, categories, first)` places 1..n objects on the world's grid: each object covers a block of
 whole cells (so its box edges are cell edges), objects never overlap, and two objects of the same colour never
 touch (they would read as one blob). `render(spec, scene, rng)` draws the scene: every shape fills its box
-exactly (its bounding box is its box, pixel-inclusive x1..x2-1 as in COCO), on a background that is either a
-fixed lighting gradient (brightness rising left to right, tint shifting top to bottom: a position cue that
-patch features can read) or a plain random light colour, with optional Gaussian pixel noise. Left out:
-occlusion, rotation, textures.
+exactly (its bounding box is its box, pixel-inclusive x1..x2-1 as in COCO). With `lighting: gradient` the scene
+(a grey backdrop and the objects on it) is lit by a fixed light that brightens from left to right and shifts from
+warm to cool from top to bottom, so every patch, object or backdrop, shows where it is (Qwen2-VL's vision tower
+has only relative positions); with `lighting: flat` the backdrop is a random light colour and the light is even.
+Optional Gaussian pixel noise. Left out: occlusion, rotation, textures.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def _place(spec: WorldSpec, rng: random.Random, category: str, placed: list[Obj]
     return None
 
 
-def make_scene(spec: WorldSpec, rng: random.Random, categories: list[str], first: str | None = None) -> list[Obj]:
+def make_scene(
+    spec: WorldSpec, rng: random.Random, categories: list[str], first: str | None = None
+) -> list[Obj]:
     """Objects of one image: `first` (if given) then random `categories`, as many as fit (at least one)."""
     n = rng.randint(*spec.objects)
     objs: list[Obj] = []
@@ -69,16 +72,16 @@ def make_scene(spec: WorldSpec, rng: random.Random, categories: list[str], first
     return objs
 
 
-def background(spec: WorldSpec, rng: random.Random) -> np.ndarray:
-    """(S, S, 3) float background: the fixed lighting gradient, or a plain light colour drawn from `rng`."""
-    s = spec.image_size
-    if spec.background == "plain":
-        rgb = [rng.randint(150, 200) for _ in range(3)]
-        return np.broadcast_to(np.array(rgb, dtype=np.float32), (s, s, 3)).copy()
-    ramp = np.linspace(0.0, 1.0, s, dtype=np.float32)
-    grey = 80.0 + 100.0 * ramp[None, :]  # left to right
-    tint = -25.0 + 50.0 * ramp[:, None]  # top to bottom
-    return np.stack([grey + tint, np.broadcast_to(grey, (s, s)), grey - tint], axis=-1)
+BACKDROP = (150, 150, 150)
+
+
+def light(size: int) -> np.ndarray:
+    """(S, S, 3) multiplicative light: brightness 0.55..1.15 left to right; cool (blue x1.3, red x0.7) at the top to
+    warm (red x1.3, blue x0.7) at the bottom."""
+    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    bright = np.broadcast_to(0.55 + 0.6 * ramp[None, :], (size, size))
+    warm = np.broadcast_to(0.6 * ramp[:, None] - 0.3, (size, size))
+    return np.stack([bright * (1 + warm), bright, bright * (1 - warm)], axis=-1)
 
 
 def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: PixelBox, rgb: tuple[int, int, int]) -> None:
@@ -105,13 +108,18 @@ def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: PixelBox, rgb: tuple[
 
 
 def render(spec: WorldSpec, objs: list[Obj], rng: random.Random) -> Image.Image:
-    """The RGB image of a scene (background, optional noise, then the shapes on top)."""
-    pixels = background(spec, rng)
-    if spec.noise > 0:
-        noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, spec.noise, pixels.shape)
-        pixels = pixels + noise.astype(np.float32)
-    img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    """The RGB image of a scene: backdrop, shapes, light, then optional noise."""
+    s = spec.image_size
+    backdrop = BACKDROP if spec.lighting == "gradient" else tuple(rng.randint(150, 200) for _ in range(3))
+    img = Image.new("RGB", (s, s), backdrop)
     draw = ImageDraw.Draw(img)
     for o in objs:
         draw_shape(draw, o.shape, o.box(spec.cell), RGB[o.color])
-    return img
+    if spec.lighting == "flat" and spec.noise <= 0:
+        return img
+    pixels = np.asarray(img, dtype=np.float32)
+    if spec.lighting == "gradient":
+        pixels = pixels * light(s)
+    if spec.noise > 0:
+        pixels = pixels + np.random.default_rng(rng.getrandbits(32)).normal(0.0, spec.noise, pixels.shape)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")

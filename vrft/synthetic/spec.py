@@ -4,7 +4,9 @@ A world is a set of coloured shapes on a square image, placed on a grid of `grid
 box edge falls on a cell edge (with 112-pixel images and `grid: 4`, a cell is one 28-pixel merged Qwen2-VL vision
 token and box coordinates are multiples of 250 in 0..1000 units). Categories are `"<colour> <shape>"` for every
 colour x shape pair; the `novel` ones are held out of every base split, so each novel category is a new
-combination of a colour and a shape that base categories show separately. `short_hash()` names the world's
+combination of a colour and a shape that base categories show separately; `novel_in_base` > 0 lets each novel
+category appear in that many base training images (a rare category the base model has barely seen, as LVIS's
+rare categories for a pretrained model). `short_hash()` names the world's
 cache folder, so changing any field writes a new world. Left out: drawing (`vrft.synthetic.scenes`) and the
 files of each task family (`vrft.synthetic.detection`, `.classification`, `.grounding`).
 """
@@ -20,7 +22,7 @@ from typing import Any
 from vrft.errors import ConfigError
 
 KINDS = ("detection", "classification", "grounding")
-BACKGROUNDS = ("gradient", "plain")
+LIGHTING = ("gradient", "flat")
 RGB = {
     "red": (215, 35, 35),
     "green": (30, 160, 50),
@@ -49,10 +51,11 @@ class WorldSpec:
     novel: tuple[str, ...] = ("red triangle", "green circle", "blue square")
     objects: tuple[int, int] = (1, 3)
     cells: tuple[int, int] = (1, 2)
-    background: str = "gradient"
+    lighting: str = "gradient"
     noise: float = 0.0
     splits: dict[str, int] = field(default_factory=dict)
     negatives: float = 1.0
+    novel_in_base: int = 0
 
     def __post_init__(self) -> None:
         for name in ("colors", "shapes", "novel", "objects", "cells"):
@@ -84,7 +87,7 @@ def _validate(s: WorldSpec) -> None:
     lo, hi = s.objects
     checks = (
         ("kind", s.kind in KINDS, f"one of {', '.join(KINDS)}"),
-        ("background", s.background in BACKGROUNDS, f"one of {', '.join(BACKGROUNDS)}"),
+        ("lighting", s.lighting in LIGHTING, f"one of {', '.join(LIGHTING)}"),
         ("colors", bool(s.colors) and all(c in RGB for c in s.colors), f"names from {', '.join(RGB)}"),
         ("shapes", bool(s.shapes) and all(x in SHAPES for x in s.shapes), f"names from {', '.join(SHAPES)}"),
         ("novel", all(n in cats for n in s.novel), "'<colour> <shape>' names of the world's categories"),
@@ -92,9 +95,14 @@ def _validate(s: WorldSpec) -> None:
         ("grid", s.grid >= 2 and s.image_size % s.grid == 0, "at least 2 and must divide image_size"),
         ("image_size", s.image_size >= 28, "at least 28 pixels"),
         ("objects", len(s.objects) == 2 and 1 <= lo <= hi, "[min, max] with 1 <= min <= max"),
-        ("cells", len(s.cells) == 2 and 1 <= s.cells[0] <= s.cells[1] <= s.grid, "[min, max] within the grid"),
+        (
+            "cells",
+            len(s.cells) == 2 and 1 <= s.cells[0] <= s.cells[1] <= s.grid,
+            "[min, max] within the grid",
+        ),
         ("noise", s.noise >= 0, "a non-negative pixel standard deviation"),
         ("negatives", s.negatives >= 0, "a non-negative ratio of negative to positive queries"),
+        ("novel_in_base", s.novel_in_base >= 0, "a non-negative number of images per novel category"),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
     )
     for key, ok, allowed in checks:
@@ -108,5 +116,7 @@ def world_spec(block: dict[str, Any] | None) -> WorldSpec:
     known = {f.name for f in dataclasses.fields(WorldSpec)}
     unknown = sorted(set(block) - known)
     if unknown:
-        raise ConfigError(f"task.synthetic.{unknown[0]} is not a world setting; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"task.synthetic.{unknown[0]} is not a world setting; known: {', '.join(sorted(known))}"
+        )
     return WorldSpec(**block)

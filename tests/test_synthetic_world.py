@@ -1,0 +1,186 @@
+"""The synthetic world writer: real formats read by the real readers, exact boxes, determinism, cache reuse."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vrft.config import SplitCfg, TaskCfg
+from vrft.data.classification import read_classification
+from vrft.data.coco import read_detection
+from vrft.data.reasonseg import read_reasonseg
+from vrft.data.virft_hf import read_virft
+from vrft.errors import ConfigError
+from vrft.rewards.detection import gt_boxes
+from vrft.synthetic import world_dir, world_spec, world_task
+from vrft.synthetic.scenes import BACKDROP, light, make_scene, render
+from vrft.synthetic.world import spec_of
+
+SMALL = {
+    "detection": {"base_train": 12, "base_test": 6, "novel_train": 12, "novel_test": 6},
+    "classification": {
+        "base_train": 2,
+        "base_val": 1,
+        "base_test": 1,
+        "all_train": 3,
+        "all_val": 1,
+        "all_test": 2,
+    },
+    "grounding": {"base_train": 6, "base_test": 3, "novel_train": 6, "novel_test": 4},
+}
+
+
+def task(kind: str, train: SplitCfg, test: SplitCfg, prompt: str = "detection_short", **world) -> TaskCfg:
+    block = {"kind": kind, "splits": SMALL[kind], "categories": "novel", **world}
+    return TaskCfg(name=f"t_{kind}", family=kind, prompt=prompt, synthetic=block, train=train, test=test)
+
+
+def det_task(**world) -> TaskCfg:
+    return task("detection", SplitCfg("coco", "novel_train"), SplitCfg("coco", "novel_test"), **world)
+
+
+def tree_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_detection_splits_are_coco_with_exact_grid_boxes(tmp_path):
+    t = world_task(det_task(), tmp_path)
+    spec, _ = spec_of(t.synthetic)
+    assert t.categories == list(spec.novel) == t.eval_categories
+    records = read_detection(t.test.path, t.test.images, t.categories, query="all")
+    assert len(records) == SMALL["detection"]["novel_test"] * len(spec.novel)
+    assert any(r.boxes for r in records) and any(not r.boxes for r in records)
+    for r in records:
+        img = np.asarray(Image.open(r.image).convert("RGB")).astype(int)
+        assert img.shape == (spec.image_size, spec.image_size, 3)
+        backdrop = np.array(BACKDROP) * light(spec.image_size)
+        for x1, y1, x2, y2 in r.boxes:
+            assert all(v % spec.cell == 0 for v in (x1, y1, x2, y2))
+            # the object (what differs from the lit backdrop) reaches all four edges of its box
+            sl = np.s_[int(y1) : int(y2), int(x1) : int(x2)]
+            hit = np.abs(img[sl] - backdrop[sl]).sum(-1) > 30
+            assert hit[0].any() and hit[-1].any() and hit[:, 0].any() and hit[:, -1].any()
+
+
+def test_novel_splits_hold_novel_objects_and_base_splits_none(tmp_path):
+    t = world_task(
+        task("detection", SplitCfg("coco", "base_train"), SplitCfg("coco", "novel_test")), tmp_path
+    )
+    spec, _ = spec_of(t.synthetic)
+    base = read_detection(t.train.path, t.train.images, None, query="gt")
+    assert {r.category for r in base} <= set(spec.base)
+    novel = read_detection(t.test.path, t.test.images, list(spec.novel), query="gt")
+    assert len({r.image_id for r in novel}) == SMALL["detection"]["novel_test"]
+
+
+def test_sft_rows_are_virft_rows_with_positives_and_negatives(tmp_path):
+    t = world_task(task("detection", SplitCfg("virft", "sft"), SplitCfg("coco", "base_test")), tmp_path)
+    rows = read_virft(t.train.path, t.train.split)
+    solutions = [rows[i]["solution"] for i in range(len(rows))]
+    negatives = sum(s == "<answer>No Objects</answer>" for s in solutions)
+    assert 0 < negatives < len(rows)
+    assert all("Detect all objects" in rows[i]["problem"] for i in range(len(rows)))
+    boxes = [b for s in solutions for b in gt_boxes(s)]
+    assert boxes and all(v in {0, 250, 500, 750, 1000} for b in boxes for v in b)
+
+
+def test_classification_and_grounding_formats(tmp_path):
+    cls = world_task(
+        task(
+            "classification",
+            SplitCfg("coop_split", "all", split="train"),
+            SplitCfg("coop_split", "all", split="test"),
+            prompt="classification_short",
+        ),
+        tmp_path,
+    )
+    recs = read_classification(cls.train.path, "coop_split", "train")
+    spec, _ = spec_of(cls.synthetic)
+    assert sorted({r.label for r in recs}) == sorted(spec.categories)
+    assert len(recs) == SMALL["classification"]["all_train"] * len(spec.categories)
+    grd = world_task(
+        task(
+            "grounding",
+            SplitCfg("reasonseg", "novel_train"),
+            SplitCfg("reasonseg", "novel_test"),
+            prompt="grounding_short",
+        ),
+        tmp_path,
+    )
+    items = read_reasonseg(grd.test.path)
+    assert len(items) == SMALL["grounding"]["novel_test"]
+    novel = world_spec({"kind": "grounding"}).novel
+    for r in items:
+        assert any(n in r.instruction for n in novel)
+        assert all(v % 28 == 0 for v in r.box)
+
+
+def test_world_is_deterministic_and_reused(tmp_path):
+    a = world_task(det_task(), tmp_path / "a")
+    b = world_task(det_task(), tmp_path / "b")
+    folder_a, folder_b = Path(a.test.path).parents[1], Path(b.test.path).parents[1]
+    assert folder_a.name == folder_b.name and tree_digest(folder_a) == tree_digest(folder_b)
+    stamp = Path(a.test.path).stat().st_mtime_ns
+    again = world_task(det_task(), tmp_path / "a")
+    assert again.test.path == a.test.path and Path(a.test.path).stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("change", [{"seed": 1}, {"grid": 8}, {"lighting": "flat"}, {"objects": [1, 2]}])
+def test_a_recipe_change_writes_a_new_world(tmp_path, change):
+    spec, _ = spec_of(det_task().synthetic)
+    changed, _ = spec_of(det_task(**change).synthetic)
+    assert world_dir(spec, tmp_path) != world_dir(changed, tmp_path)
+
+
+def test_task_keys_do_not_change_the_world(tmp_path):
+    spec, keys = spec_of({**det_task().synthetic, "categories": "base", "gate": 0.7})
+    assert keys == {"categories": "base", "gate": 0.7}
+    assert world_dir(spec, tmp_path) == world_dir(spec_of(det_task().synthetic)[0], tmp_path)
+
+
+def test_scenes_never_overlap_and_same_colours_never_touch():
+    import random
+
+    spec = world_spec({"objects": [3, 5], "splits": {}})
+    rng = random.Random(0)
+    for _ in range(200):
+        objs = make_scene(spec, rng, spec.categories, "blue square")
+        assert objs[0].category == "blue square"
+        for i, a in enumerate(objs):
+            for b in objs[i + 1 :]:
+                gap = int(a.color == b.color)
+                ax1, ay1, ax2, ay2 = a.cells
+                bx1, by1, bx2, by2 = b.cells
+                assert not (ax1 < bx2 + gap and bx1 < ax2 + gap and ay1 < by2 + gap and by1 < ay2 + gap)
+    assert render(spec, objs, rng).size == (spec.image_size, spec.image_size)
+
+
+@pytest.mark.parametrize(
+    "block, key",
+    [
+        ({"colors": ["mauve"]}, "colors"),
+        ({"novel": ["pink circle"]}, "novel"),
+        ({"grid": 5}, "grid"),
+        ({"bogus": 1}, "bogus"),
+        ({"kind": "video"}, "kind"),
+    ],
+)
+def test_bad_world_settings_name_the_key(block, key):
+    with pytest.raises(ConfigError, match=f"task.synthetic.{key}"):
+        world_spec(block)
+
+
+def test_unknown_world_split_is_refused(tmp_path):
+    bad = dataclasses.replace(det_task(), test=SplitCfg("coco", "nonsense"))
+    with pytest.raises(ConfigError, match="nonsense"):
+        world_task(bad, tmp_path)
