@@ -3,6 +3,7 @@
 TRL's trainer is built without `__init__` (no model, no data): the attributes `_compute_loss` reads are set from a
 real `GRPOConfig`, and its per-token log-prob method is replaced by one returning fixed tensors. Values and the
 gradient with respect to the policy log-probs must agree within 1e-5, and so must the logged KL and clip fraction.
+GSPO is TRL's `importance_sampling_level="sequence"` against vrft's same setting (`test_gspo_loss_equals_trl`).
 
 Where TRL's definition differs, the test pins the difference:
 - TRL 1.16 defaults to `use_bias_correction_kl=True`, which multiplies the per-token k3 KL by the differentiable
@@ -163,3 +164,35 @@ def test_trl_scales_for_gradient_accumulation(out_dir, loss_type):
     trl_loss = trainer._compute_loss(trainer.model, inputs)
     ours = policy_loss(logps, old, ref, adv, mask, beta=BETA, loss_type=loss_type)
     torch.testing.assert_close(ours / 2, trl_loss, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("beta", "epsilon", "epsilon_high", "drift"),
+    [(0.0, 3e-4, 4e-4, 0.1), (BETA, 3e-4, 4e-4, 0.1), (BETA, 0.2, 0.2, 1.0)],
+    ids=["gspo_preset", "gspo_kl", "gspo_wide_clip"],
+)
+def test_gspo_loss_equals_trl(out_dir, beta, epsilon, epsilon_high, drift):
+    """Sequence-level ratio and clipping (GSPO): value, gradient, KL and per-sequence clip fraction as TRL's."""
+    logps, old, ref, adv, mask = make_batch(seed=13)
+    # scaled drift: sequence ratios on both sides of 1, so some are clipped and some keep their gradient
+    old = logps.detach() + drift * (old - logps.detach())
+    trainer = make_trl_trainer(
+        out_dir, logps, loss_type="grpo", beta=beta, epsilon=epsilon, epsilon_high=epsilon_high,
+        importance_sampling_level="sequence", use_bias_correction_kl=False,
+    )  # fmt: skip
+    assert trainer.importance_sampling_level == "sequence"
+    trl_loss = trainer._compute_loss(trainer.model, trl_inputs(old, ref if beta else None, adv, mask))
+    ours, metrics = policy_loss(
+        logps, old, ref if beta else None, adv, mask, beta=beta, epsilon_low=epsilon,
+        epsilon_high=epsilon_high, loss_type="grpo", importance_sampling_level="sequence", return_metrics=True,
+    )  # fmt: skip
+    torch.testing.assert_close(ours, trl_loss, rtol=1e-5, atol=1e-5)
+    (g_trl,) = torch.autograd.grad(trl_loss, logps)
+    (g_ours,) = torch.autograd.grad(ours, logps)
+    torch.testing.assert_close(g_ours, g_trl, rtol=1e-5, atol=1e-5)
+    assert g_ours.abs().sum() > 0  # not every sequence is clipped
+    logged = trainer._metrics["train"]
+    if beta:
+        assert metrics["kl"] == pytest.approx(logged["kl"][-1], abs=1e-5)
+    assert metrics["clip_fraction"] == pytest.approx(logged["clip_ratio/region_mean"][-1], abs=1e-5)
+    assert 0 < metrics["clip_fraction"] < 1

@@ -7,8 +7,14 @@ d = ref_logp - logp (k1 = -d, k2 = d^2/2, k3 = exp(d) - d - 1, the paper's). The
 `LOSS_AGGREGATIONS`, turns the masked (N, T) per-token loss into a scalar. With old_logps = logps.detach() and
 loss_type "grpo" this is the paper's single-update loss, gradients included.
 
+GSPO (Zheng et al. 2025, arXiv:2507.18071) is `importance_sampling_level="sequence"`: one ratio per sequence,
+s_i = exp(mean over the sequence's masked tokens of (logp - old_logp)), clipped and multiplied by A_i as above and
+shared by all the sequence's tokens, so loss_type "grpo" gives the paper's sequence-level objective (TRL's
+`importance_sampling_level="sequence"`). With old_logps = logps.detach() the ratio is 1 and GSPO equals GRPO.
+
 Left out: gradient-accumulation scaling (the trainer divides by the number of accumulated micro-batches),
-sequence-level importance sampling (GSPO), dual clipping, importance-ratio-weighted ("bias-corrected") KL,
+GSPO-token (a per-token ratio sg[s_i] * p_t / sg[p_t]: the same gradient as GSPO when every token of a sequence
+shares one advantage, as here), dual clipping, importance-ratio-weighted ("bias-corrected") KL,
 vLLM importance-sampling correction, entropy bonus.
 """
 
@@ -20,6 +26,7 @@ from vrft.registry import Registry
 
 LOSS_AGGREGATIONS = Registry("loss aggregation")
 KL_ESTIMATORS = Registry("KL estimator")
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 
 
 @KL_ESTIMATORS.register("k1")
@@ -86,18 +93,44 @@ def _check_shapes(logps, old_logps, ref_logps, advantages, mask) -> None:
         raise ValueError(f"advantages has shape {tuple(advantages.shape)}, expected ({logps.shape[0]},)")
 
 
+def log_importance_weights(
+    logps: torch.Tensor, old_logps: torch.Tensor, mask: torch.Tensor, level: str = "token"
+) -> torch.Tensor:
+    """Log importance ratios log(pi / pi_old): (N, T) per token for level "token"; (N, 1) for "sequence" (GSPO),
+    the mean of logps - old_logps over each sequence's masked tokens (0 for a sequence with no tokens).
+
+    Args: logps, old_logps: (N, T) per-token log-probs; mask: (N, T) 1 for tokens that count.
+    """
+    log_ratio = logps - old_logps
+    if level == "token":
+        return log_ratio
+    if level == "sequence":
+        mask = mask.to(log_ratio.dtype)
+        return (log_ratio * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+    raise ValueError(
+        f"importance_sampling_level={level!r} is invalid: must be one of {', '.join(IMPORTANCE_SAMPLING_LEVELS)}"
+    )
+
+
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> float:
     return ((x.detach() * mask).sum() / mask.sum().clamp(min=1.0)).item()
 
 
-def _metrics(ratio, advantages, kl_tok, mask, epsilon_low, epsilon_high) -> dict[str, float]:
-    """Token-level masked means over the whole batch: KL, fraction of tokens clipped, importance ratio."""
+def _metrics(ratio, advantages, kl_tok, mask, epsilon_low, epsilon_high, per_sequence) -> dict[str, float]:
+    """Masked means over the whole batch: KL per token; fraction clipped and importance ratio per token, or, when
+    `per_sequence` (GSPO, ratio (N, 1)), means over all N sequences, as TRL logs them."""
     adv = advantages.unsqueeze(1)
     clipped = ((ratio < 1 - epsilon_low) & (adv < 0)) | ((ratio > 1 + epsilon_high) & (adv > 0))
+    clipped = clipped.to(mask.dtype)
+    if per_sequence:
+        clip_fraction = clipped.mean().item() if clipped.numel() else 0.0
+        ratio_mean = ratio.detach().mean().item() if ratio.numel() else 0.0
+    else:
+        clip_fraction, ratio_mean = _masked_mean(clipped, mask), _masked_mean(ratio, mask)
     return {
         "kl": 0.0 if kl_tok is None else _masked_mean(kl_tok, mask),
-        "clip_fraction": _masked_mean(clipped.to(mask.dtype), mask),
-        "ratio_mean": _masked_mean(ratio, mask),
+        "clip_fraction": clip_fraction,
+        "ratio_mean": ratio_mean,
     }
 
 
@@ -114,6 +147,7 @@ def policy_loss(
     loss_type: str = "grpo",
     max_completion_length: int | None = None,
     kl: str = "k3",
+    importance_sampling_level: str = "token",
     return_metrics: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
     """Scalar GRPO loss (optionally with a metrics dict).
@@ -129,8 +163,11 @@ def policy_loss(
         loss_type: a name in LOSS_AGGREGATIONS ("grpo", "dapo", "bnpo", "dr_grpo").
         max_completion_length: the "dr_grpo" constant (defaults to T).
         kl: a name in KL_ESTIMATORS ("k1", "k2", "k3").
+        importance_sampling_level: "token" (GRPO: a ratio per token) or "sequence" (GSPO: one length-normalised
+            ratio per sequence, see `log_importance_weights`).
         return_metrics: also return floats `kl` (masked mean of the KL estimate, 0 without KL), `clip_fraction`
-            (masked fraction of tokens where the clipped branch is active) and `ratio_mean`.
+            (masked fraction of tokens, or of the N sequences for "sequence", where the clipped branch is active)
+            and `ratio_mean` (per token, or per sequence).
     """
     aggregate = LOSS_AGGREGATIONS.get(loss_type)
     estimator = KL_ESTIMATORS.get(kl)
@@ -142,9 +179,10 @@ def policy_loss(
     mask = mask.to(logps.dtype)
     adv = advantages.to(logps.dtype).unsqueeze(1)
 
-    ratio = torch.exp(logps - old_logps)
+    log_w = log_importance_weights(logps, old_logps, mask, importance_sampling_level)  # (N, T) | (N, 1)
+    ratio = torch.exp(log_w)
     clipped_ratio = torch.clamp(ratio, 1 - epsilon_low, 1 + epsilon_high)
-    per_token = -torch.minimum(ratio * adv, clipped_ratio * adv)
+    per_token = -torch.minimum(ratio * adv, clipped_ratio * adv).expand_as(logps)
     kl_tok = None
     if beta != 0:
         kl_tok = estimator(ref_logps - logps)
@@ -152,4 +190,5 @@ def policy_loss(
     loss = aggregate(per_token, mask, max_completion_length)
     if not return_metrics:
         return loss
-    return loss, _metrics(ratio, advantages, kl_tok, mask, epsilon_low, epsilon_high)
+    per_sequence = importance_sampling_level == "sequence"
+    return loss, _metrics(ratio, advantages, kl_tok, mask, epsilon_low, epsilon_high, per_sequence)
