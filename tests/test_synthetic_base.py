@@ -44,6 +44,7 @@ def test_world_overrides_give_the_base_the_callers_world():
         ("algo.lr=0.002", True),
         ("trainer.max_steps=7", True),
         ("model.tiny.hidden_size=128", True),
+        ("trainer.cpu_isa=native", True),
         ("logger=none", False),
         ("trainer.num_threads=1", False),
         ("eval.batch_size=4", False),

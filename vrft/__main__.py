@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
 from vrft.paths import CONF_DIR
 
@@ -26,6 +27,7 @@ def main(cfg: DictConfig) -> float | None:
     default_sweep_group(cfg)
     try:
         run_cfg = load_config(cfg)
+        pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before vrft.run imports torch
         from vrft.run import run
 
         summary = run(run_cfg)

@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from vrft.cpu_isa import ISAS
 from vrft.errors import ConfigError
 
 FAMILIES = ("classification", "detection", "grounding")
@@ -21,6 +22,7 @@ READERS = ("coco", "lvis", "coop_split", "fgvc_aircraft", "reasonseg", "virft")
 QUERIES = ("gt", "all", "exist_map")
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
 KL_ESTIMATORS = ("k1", "k2", "k3")
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 SCALES = ("group", "batch", "none")
 DTYPES = ("float32", "bfloat16", "float16")
 LOGGERS = ("wandb", "csv", "none")
@@ -125,6 +127,7 @@ class AlgoCfg:
     adv_eps: float = 1e-4
     epsilon_low: float = 0.2
     epsilon_high: float = 0.2
+    importance_sampling_level: str = "token"
     num_iterations: int = 1
     dynamic_sampling: bool = False
     dynamic_sampling_max_tries: int = 3
@@ -155,6 +158,7 @@ class TrainerCfg:
     num_threads: int | None = None
     deterministic: bool = False
     max_consecutive_skips: int = 10
+    cpu_isa: str = "avx2"
 
 
 @dataclass
@@ -264,6 +268,7 @@ def check(run: RunCfg) -> None:
         "must be >= 0 (0 = never stop)",
     )
     _require(run.eval.batch_size > 0, "eval.batch_size", run.eval.batch_size, "must be > 0")
+    _one_of("trainer.cpu_isa", run.trainer.cpu_isa, ISAS)
 
 
 def check_task(t: TaskCfg) -> None:
@@ -294,6 +299,7 @@ def check_algo(a: AlgoCfg) -> None:
     _require(a.beta >= 0, "algo.beta", a.beta, "must be >= 0")
     _one_of("algo.kl", a.kl, KL_ESTIMATORS)
     _one_of("algo.loss_type", a.loss_type, LOSS_TYPES)
+    _one_of("algo.importance_sampling_level", a.importance_sampling_level, IMPORTANCE_SAMPLING_LEVELS)
     _one_of("algo.scale_rewards", a.scale_rewards, SCALES)
     _require(a.prompts_per_batch > 0, "algo.prompts_per_batch", a.prompts_per_batch, "must be > 0")
     _require(

@@ -16,6 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
 from vrft.paths import CONF_DIR
 
@@ -51,7 +52,9 @@ def main(cfg: DictConfig) -> None:
     from vrft.config import load_config
 
     try:
-        evaluate(load_config(cfg))
+        run_cfg = load_config(cfg)
+        pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before the model code imports torch
+        evaluate(run_cfg)
     except VrftError as err:
         log.error("%s", err)
         print(f"vrft.evaluate: error: {err}", file=sys.stderr)

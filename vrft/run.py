@@ -26,6 +26,7 @@ from vrft.build import (
 )
 from vrft.checkpoint import resume_point
 from vrft.config import RunCfg
+from vrft.cpu_isa import cpu_capability
 from vrft.data.tasks import build_task_data
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 
@@ -147,6 +148,9 @@ def base_summary(cfg: RunCfg, task) -> dict:
         "per_class_initial": None,
         "per_class_final": None,
         "status": "running",
+        "cpu_isa": cfg.trainer.cpu_isa,
+        "cpu_capability": cpu_capability(),  # the kernels torch runs (AVX2 when trainer.cpu_isa=avx2 applied)
+        "num_threads": torch.get_num_threads(),
     }
 
 

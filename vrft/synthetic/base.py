@@ -83,7 +83,8 @@ def compose_recipe(experiment: str, overrides: list[str]) -> RunCfg:
 
 
 def recipe(run: RunCfg) -> dict:
-    """What determines the base model's weights (not paths, loggers, threads or evaluation settings)."""
+    """What determines the base model's weights (not paths, loggers or evaluation settings; the thread count is
+    pinned by the base experiment itself)."""
     d = dataclasses.asdict(run)
     return {
         "version": RECIPE_VERSION,
@@ -91,7 +92,7 @@ def recipe(run: RunCfg) -> dict:
         "model": d["model"],
         "algo": d["algo"],
         "reward": d["reward"],
-        "trainer": {k: d["trainer"][k] for k in ("max_steps", "precision")},
+        "trainer": {k: d["trainer"][k] for k in ("max_steps", "precision", "cpu_isa")},
         "seed": d["seed"],
     }
 
