@@ -2,6 +2,11 @@
 own process, and print completions/s, peak memory, the step-time split, a README-ready table and, last,
 `speedup_vs_trl: X` (vrft completions/s over TRL's).
 
+Device mode, `python -m vrft.bench --device cuda --model qwen2_vl_2b` (or `qwen2_5_vl_3b`, or any conf/model name):
+the vrft side alone, on a random-weight model with the real architecture (vrft.bench.arch), with the paper's
+per-step work (`--work paper`, the default off the CPU comparison: 16 prompts x G = 8, 256 tokens, 448 px, bf16;
+any flag given explicitly wins); it prints generated tokens/s, the step-time split and peak memory.
+
 Timings on a shared machine are only meaningful when it is otherwise idle: the 1-minute load average is printed
 first, and `--max-load L` waits (up to `--wait` seconds) until it is below L. Left out: repeating invocations
 (run the command several times and take the median).
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -19,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from vrft.bench.report import side_line, split_line, table
-from vrft.bench.workload import BenchSpec
+from vrft.bench.report import device_table, side_line, split_line, table
+from vrft.bench.workload import PAPER_WORK, BenchSpec
 
 
 def parse(argv: list[str]) -> tuple[BenchSpec, argparse.Namespace]:
@@ -36,11 +42,26 @@ def parse(argv: list[str]) -> tuple[BenchSpec, argparse.Namespace]:
         else:
             kind = {"int": int, "float": float, "str": str}[str(f.type)]
             p.add_argument(flag, type=kind, default=getattr(d, f.name))
-    p.add_argument("--sides", default="vrft,trl", help="comma-separated: vrft, trl")
+    p.add_argument(
+        "--sides", default=None, help="comma-separated: vrft, trl (default: both on the CPU comparison)"
+    )
+    p.add_argument(
+        "--work", choices=("bench", "paper"), default=None, help="paper: the paper's per-step work"
+    )
     p.add_argument("--max-load", type=float, default=None, help="wait until the 1-minute load is below this")
     p.add_argument("--wait", type=float, default=600.0, help="longest wait for --max-load, seconds")
     args = p.parse_args(argv)
-    spec = BenchSpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BenchSpec)})
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(BenchSpec)}
+    spec = BenchSpec(**values)
+    args.work = args.work or ("bench" if spec.comparison else "paper")
+    if args.work == "paper":  # flags given on the command line keep their values
+        given = {a.split("=")[0][2:].replace("-", "_") for a in argv if a.startswith("--")}
+        spec = BenchSpec(**{**values, **{k: v for k, v in PAPER_WORK.items() if k not in given}})
+        if spec.prompts_per_batch:  # fewer prompts than the paper's micro-batch: whole micro-batches still
+            spec = dataclasses.replace(spec, prompts_per_batch=math.gcd(spec.prompts, spec.prompts_per_batch))
+    args.sides = args.sides or ("vrft,trl" if spec.comparison else "vrft")
+    if "trl" in args.sides.split(",") and not spec.comparison:
+        p.error(f"the TRL side runs the CPU comparison only (--device cpu --model {BenchSpec.model})")
     return spec, args
 
 
@@ -79,7 +100,10 @@ def main(argv: list[str] | None = None) -> None:
             results[side] = run_side(side, spec, Path(tmp))
             print(side_line(results[side]), flush=True)
             print(split_line(results[side]), flush=True)
-    if {"vrft", "trl"} <= set(results):
+    if not spec.comparison:
+        print()
+        print(device_table(spec, "python -m vrft.bench " + " ".join(argv), results["vrft"], load))
+    elif {"vrft", "trl"} <= set(results):
         command = "python -m vrft.bench " + " ".join(argv)
         print()
         print(table(spec, command.strip(), results["vrft"], results["trl"], load))

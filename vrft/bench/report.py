@@ -1,4 +1,5 @@
-"""The benchmark's printed figures: one line per side, a README-ready Markdown table, and `speedup_vs_trl: X`.
+"""The benchmark's printed figures: one line per side, a README-ready Markdown table, and `speedup_vs_trl: X`; in
+the device mode, one table of the vrft side (generated tokens/s, step time and its split, peak memory).
 
 Left out: running anything (vrft.bench.__main__).
 """
@@ -46,3 +47,33 @@ def table(spec: BenchSpec, command: str, vrft: dict, trl: dict, load: str) -> st
     rows += ["", "| part of a TRL step | seconds |", "|---|---|"]
     rows += [f"| {k} | {v:.3f} |" for k, v in trl["split_s"].items()]
     return "\n".join(rows)
+
+
+def device_table(spec: BenchSpec, command: str, r: dict, load: str) -> str:
+    """The device mode's README-ready table: throughput, step time, peak memory, then the step-time split."""
+    gpu = f"{r['peak_gpu_gib']:.1f} GiB (torch.cuda.max_memory_allocated)" if r.get("peak_gpu_gib") else "-"
+    tps = r.get("generated_tokens_per_s")
+    rows = [
+        f"Command: `{command.strip()}` (load average before: {load})",
+        "",
+        f"Work per step: {spec.prompts} prompts x G={spec.group} completions of {spec.length} tokens (forced), "
+        f"one {spec.image_size}px image per prompt, {spec.prompts_per_batch or spec.prompts} prompts per "
+        f"micro-batch, beta {spec.beta}, {spec.steps} measured steps after {spec.warmup} warm-up.",
+        "",
+        "| model | parameters | device | precision | generated tokens/s (rollout) | completions/s (step) "
+        "| median step (s) | peak GPU memory | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {r['model']} (random weights) | {params(r['params'])} | {r['device']} | {r['precision']} "
+        f"| {tps:.1f} | {r['completions_per_s']:.2f} | {r['step_s_median']:.2f} | {gpu} "
+        f"| {r['peak_rss_mib']:.0f} |",
+        "",
+        "| part of a vrft step | seconds |",
+        "|---|---|",
+    ]
+    rows += [f"| {k} | {v:.3f} |" for k, v in r["split_s"].items()]
+    rows += ["", f"generated_tokens_per_s: {tps:.1f}"]
+    return "\n".join(rows)
+
+
+def params(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"

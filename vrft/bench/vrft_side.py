@@ -2,7 +2,9 @@
 `python -m vrft` builds it, with the completion length forced (min_new_tokens = max_new_tokens).
 
 The step-time split comes from the module's own `train/time/*` metrics (rollout, scoring, reference pass, policy
-pass, backward, optimizer, data), averaged over the measured steps. Left out: evaluation, checkpoints, final model.
+pass, backward, optimizer, data), averaged over the measured steps. For the device mode it also reports generated
+tokens per rollout second, the model's parameter count and peak GPU memory (the module's `train/mem/peak_gib`;
+None off CUDA, where `peak_rss_mib` is the figure). Left out: evaluation, checkpoints, final model.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from vrft.bench.arch import ARCHS, build_arch
 from vrft.bench.clock import StepClock, summarize
-from vrft.bench.workload import BenchSpec, compose
+from vrft.bench.workload import BenchSpec, cache_dir, compose
 
 SPLIT_KEYS = (
     "data",
@@ -63,7 +66,10 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     from vrft.data.tasks import build_task_data
 
     torch.set_num_threads(spec.threads)
-    cfg = compose(spec, out_dir)
+    extra = []
+    if spec.model in ARCHS:  # the real architecture with random weights, built once (no download)
+        extra.append(f"model.path={build_arch(spec.model, cache_dir(spec), device=spec.device)}")
+    cfg = compose(spec, out_dir, extra)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     policy, processor, codec, tokens = build_policy(cfg)
     data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=1)
@@ -87,7 +93,23 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     out["completion_len"] = mean_of(capture.rows, "train/completion_len")
     out["precision"] = cfg.trainer.precision
     out["shared_prefill"] = spec.shared_prefill
+    out.update(device_figures(capture.rows, spec, policy))
     return out
+
+
+def device_figures(rows: list[dict], spec: BenchSpec, policy) -> dict:
+    """Generated tokens per rollout second over the measured steps, parameters, peak GPU memory (GiB)."""
+    measured = [r for r in rows[spec.warmup :] if "train/time/rollout" in r]
+    tokens = sum(r["train/completion_len"] * spec.completions_per_step for r in measured)
+    rollout_s = sum(r["train/time/rollout"] for r in measured)
+    peaks = [r["train/mem/peak_gib"] for r in rows if "train/mem/peak_gib" in r]
+    return {
+        "generated_tokens_per_s": tokens / rollout_s if rollout_s else None,
+        "params": sum(p.numel() for p in policy.parameters()),
+        "peak_gpu_gib": max(peaks) if peaks else None,
+        "device": spec.device,
+        "model": spec.model,
+    }
 
 
 def mean_of(rows: list[dict], key: str) -> float | None:

@@ -3,7 +3,8 @@
 `BenchSpec` holds every setting both sides share. `compose(spec, out_dir)` builds the validated run config the way
 `python -m vrft` does (Hydra compose over conf/), so the vrft side trains exactly what a user's run trains;
 `rows_in_order` lists the training rows in the order vrft's step sampler serves them, which the TRL side receives
-unshuffled. Left out: the training loops (vrft.bench.sides).
+unshuffled. `PAPER_WORK` is the paper's per-step work for the device mode. Left out: the training loops
+(vrft.bench.vrft_side, vrft.bench.trl_side).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ class BenchSpec:
         True  # False: vrft's plain paths (prompt prefilled per completion), for a before/after
     )
     cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
+    device: str = "cpu"  # cpu | cuda (cuda: the vrft side alone, with trainer=gpu)
+    model: str = "small_qwen2_vl"  # a conf/model name (qwen2_vl_2b, qwen2_5_vl_3b: see vrft.bench.arch)
+    prompts_per_batch: int = 0  # prompts per micro-batch (0 = all of a step's prompts in one)
+
+    @property
+    def comparison(self) -> bool:
+        """True for the CPU comparison against TRL (its model and device); False for the device mode."""
+        return self.device == "cpu" and self.model == BenchSpec.model
 
     @property
     def completions_per_step(self) -> int:
@@ -44,17 +53,25 @@ class BenchSpec:
         return dataclasses.asdict(self)
 
 
+# The paper's per-step work (16 prompts x G = 8, 256 completion tokens, one ~448 px image each, bf16): the
+# defaults of `--work paper`, which `--device cuda` selects. 4 prompts (32 completions) per micro-batch keeps the
+# fp32 log-prob slice of a 151k vocabulary at a few GiB.
+PAPER_WORK = dict(
+    prompts=16, group=8, length=256, image_size=448, prompts_per_batch=4, vrft_precision="bf16-mixed"
+)
+
+
 def overrides(spec: BenchSpec, out_dir: Path) -> list[str]:
     return [
         "task=synth_det_fewshot",
-        "model=small_qwen2_vl",
+        f"model={spec.model}",
         "algo=grpo",
-        "trainer=cpu",
+        "trainer=" + ("gpu" if spec.device == "cuda" else "cpu"),
         "logger=none",
         f"task.synthetic.image_size={spec.image_size}",
         f"algo.num_generations={spec.group}",
         f"algo.prompts_per_step={spec.prompts}",
-        f"algo.prompts_per_batch={spec.prompts}",
+        f"algo.prompts_per_batch={spec.prompts_per_batch or spec.prompts}",
         f"algo.sampling.max_new_tokens={spec.length}",
         f"algo.beta={spec.beta}",
         f"algo.lr={spec.lr}",
@@ -77,7 +94,7 @@ def cache_dir(spec: BenchSpec) -> Path:
     return Path(spec.cache_dir).resolve() if spec.cache_dir else ROOT / ".cache"
 
 
-def compose(spec: BenchSpec, out_dir: Path) -> RunCfg:
+def compose(spec: BenchSpec, out_dir: Path, extra: list[str] = ()) -> RunCfg:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -86,7 +103,7 @@ def compose(spec: BenchSpec, out_dir: Path) -> RunCfg:
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose("config", overrides=overrides(spec, out_dir))
+        cfg = hydra_compose("config", overrides=overrides(spec, out_dir) + list(extra))
     return load_config(cfg)
 
 

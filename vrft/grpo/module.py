@@ -205,24 +205,32 @@ def memory_metrics(device: torch.device) -> dict[str, float]:
     return {"mem/peak_gib": peak}
 
 
+def _now() -> float:
+    """perf_counter after the GPU has finished its queued work (CUDA runs asynchronously), so each part's time is
+    its own; plain perf_counter where CUDA is not in use."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 class Timer:
     def __init__(self):
-        self.t = time.perf_counter()
+        self.t = _now()
         self.laps: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now = _now()
         self.laps[name] = self.laps.get(name, 0.0) + now - self.t
         self.t = now
 
     @contextmanager
     def part(self, name: str):
         """Time a part of the current lap under its own name (the lap itself still counts it)."""
-        start = time.perf_counter()
+        start = _now()
         try:
             yield
         finally:
-            self.laps[name] = self.laps.get(name, 0.0) + time.perf_counter() - start
+            self.laps[name] = self.laps.get(name, 0.0) + _now() - start
 
 
 class Accumulator:
