@@ -145,6 +145,7 @@ class GRPOModule(PolicyModule):
                     loss_type=self.algo.loss_type,
                     max_completion_length=self.algo.sampling.max_new_tokens,
                     kl=self.algo.kl,
+                    importance_sampling_level=self.algo.importance_sampling_level,
                     return_metrics=True,
                 )
                 finite = finite and bool(torch.isfinite(loss))
