@@ -14,6 +14,7 @@ from vrft.errors import ConfigError, ModelError
 from vrft.models import (
     TINY,
     TINY_QWEN2_5_VL,
+    TINY_QWEN3_VL,
     LoraSpec,
     ModelSpec,
     apply_lora,
@@ -257,3 +258,63 @@ def test_tiny_qwen2_5_vl_builds_and_runs(cache):
     with torch.no_grad():
         logits = model(**enc).logits
     assert logits.shape[:2] == enc["input_ids"].shape and torch.isfinite(logits).all()
+
+
+@pytest.fixture(scope="module")
+def tiny3(cache):
+    spec = ModelSpec(name="t3", family="qwen3_vl", min_pixels=4096, max_pixels=50176, tiny=TINY_QWEN3_VL)
+    model, processor = load_model(spec, cache)
+    return spec, model, processor
+
+
+def test_tiny_qwen3_vl_is_the_real_class_with_its_vision_layout(tiny3, cache):
+    _, model, processor = tiny3
+    assert model_family(model) == "qwen3_vl" and type(model).__name__ == "Qwen3VLForConditionalGeneration"
+    assert type(processor).__name__ == "Qwen3VLProcessor" and pixel_bounds(processor) == (4096, 50176)
+    vision, text = model.config.vision_config, model.config.text_config
+    assert (vision.patch_size, vision.spatial_merge_size, vision.out_hidden_size) == (16, 2, text.hidden_size)
+    assert len(model.model.visual.deepstack_merger_list) == len(vision.deepstack_visual_indexes) == 1
+    assert text.rope_parameters["mrope_interleaved"] and sum(text.rope_parameters["mrope_section"]) * 2 == 16
+    fresh = tiny_module.init_model(TINY_QWEN3_VL, tiny_module.build_tokenizer(TINY_QWEN3_VL))
+    built, loaded = fresh.state_dict(), model.state_dict()
+    assert built.keys() == loaded.keys() and all(torch.equal(built[k], loaded[k]) for k in built)
+    clone = pickle.loads(pickle.dumps(processor))
+    assert type(clone).__name__ == "Qwen3VLProcessor" and pixel_bounds(clone) == (4096, 50176)
+    reloaded = load_processor(build_tiny(TINY_QWEN3_VL, cache))
+    assert type(reloaded).__name__ == "Qwen3VLProcessor" and reloaded.image_processor.patch_size == 16
+
+
+def test_qwen3_vl_chat_template_has_no_default_system_turn(tiny3):
+    text = tiny3[2].apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=False)
+    assert text == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is it?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    system = [{"role": "system", "content": "Be brief."}, *MESSAGES]
+    assert (
+        tiny3[2]
+        .apply_chat_template(system, tokenize=False)
+        .startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    )
+
+
+@pytest.mark.parametrize(("size", "pads"), [((224, 224), 49), ((128, 64), 8), ((112, 112), 16)])
+def test_qwen3_vl_image_tokens_are_32_px(tiny3, size, pads):
+    """16-px patches merged 2x2: one image token per 32x32 px of the resized image (112 rounds up to 128)."""
+    _, model, processor = tiny3
+    enc = _inputs(processor, [size])
+    pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert int((enc["input_ids"] == pad).sum()) == pads
+    assert int(enc["image_grid_thw"].prod(-1).sum()) == pads * 4
+    assert enc["pixel_values"].shape[-1] == 3 * 2 * 16 * 16  # channels x temporal patch x 16 x 16
+    with torch.no_grad():
+        logits = model(**enc).logits
+    assert logits.shape[:2] == enc["input_ids"].shape and torch.isfinite(logits).all()
+
+
+def test_qwen3_vl_lora_reaches_its_vision_mlp_only_when_asked(tiny3):
+    for include_vision in (False, True):
+        lora = LoraSpec(enabled=True, r=2, alpha=4, dropout=0.0, include_vision=include_vision)
+        policy = apply_lora(copy.deepcopy(tiny3[1]), lora)
+        adapted = {n for n, _ in policy.named_parameters() if "lora_A" in n and is_vision_parameter(n)}
+        assert any(".mlp.linear_fc1." in n for n in adapted) == include_vision
+        assert not any("merger" in n for n in adapted)

@@ -167,6 +167,32 @@ def test_codec_factor_follows_patch_and_merge_size():
     assert isinstance(codec_for(SimpleNamespace(model_type="qwen2_vl"), proc), Norm1000Codec)
 
 
+@pytest.mark.parametrize("min_pixels, max_pixels", [(4096, 524288), (65536, 16777216), (4096, 50176)])
+def test_qwen3_vl_boxes_are_0_1000_of_the_original_image_whatever_the_resize(min_pixels, max_pixels):
+    """Qwen3-VL cookbooks/2d_grounding.ipynb: relative coordinates 0..1000, drawn as bbox_2d[i] / 1000 * width; the
+    processor's 32-px resize (16-px patches, 2x2 merge) plays no part, unlike Qwen2.5-VL's resized pixels."""
+    proc = Qwen2VLImageProcessorPil(patch_size=16, merge_size=2, min_pixels=min_pixels, max_pixels=max_pixels)
+    codec = codec_for(SimpleNamespace(model_type="qwen3_vl"), proc)
+    assert isinstance(codec, Norm1000Codec)
+    w, h, box = 640, 425, (193.28, 0.0, 441.6, 340.0)
+    enc = codec.encode(box, w, h)
+    assert (
+        enc
+        == [int(box[0] / w * 1000), 0, int(box[2] / w * 1000), int(box[3] / h * 1000)]
+        == [302, 0, 690, 800]
+    )
+    cookbook = [enc[0] / 1000 * w, enc[1] / 1000 * h, enc[2] / 1000 * w, enc[3] / 1000 * h]
+    assert codec.decode(enc, w, h) == pytest.approx(cookbook)
+    assert codec.encode((0, 0, w, h), w, h) == [0, 0, 1000, 1000]
+    pixels = codec_for(SimpleNamespace(model_type="qwen2_5_vl"), proc)
+    assert pixels.encode((0, 0, w, h), w, h) != [
+        0,
+        0,
+        1000,
+        1000,
+    ]  # the other convention differs on this image
+
+
 def test_unknown_model_type_names_the_known_ones():
     with pytest.raises(ConfigError) as err:
         get_codec("llava_next", min_pixels=3136, max_pixels=401408)

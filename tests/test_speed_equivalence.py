@@ -1,7 +1,8 @@
 """The fast paths give the plain paths' results: the shared-prefill rollout draws the same tokens as a plain
 `generate(num_return_sequences=G)` for the same seed (and leaves the random generator in the same state), encodes
 each image once instead of G times; the shared-prefix log-prob pass matches the plain forward (log-probs, entropy,
-gradients) up to float rounding; bf16 autocast stays close to fp32. Tiny Qwen2-VL, CPU, offline."""
+gradients) up to float rounding; bf16 autocast stays close to fp32. Tiny Qwen2-VL (Qwen2.5-VL and Qwen3-VL for the
+core equalities), CPU, offline."""
 
 from __future__ import annotations
 
@@ -224,25 +225,36 @@ def test_bf16_autocast_stays_close_to_fp32(setup, rollout):
     assert not torch.equal(lp16, lp32), "autocast had no effect: the comparison would be vacuous"
 
 
-def test_qwen2_5_vl_shared_paths_match(cache_dir):
-    """The same equalities on a Qwen2.5-VL (its own mRoPE index): sampled tokens exactly, log-probs to rounding."""
-    from vrft.models import TINY_QWEN2_5_VL
+@pytest.mark.parametrize(("family", "eos_scale"), [("qwen2_5_vl", 40.0), ("qwen3_vl", 20.0)])
+def test_other_families_shared_paths_match(cache_dir, family, eos_scale):
+    """The same equalities on Qwen2.5-VL and Qwen3-VL (each its own mRoPE index; Qwen3-VL's is interleaved, with
+    deepstack features and 32-px tokens): sampled tokens exactly, log-probs and gradients to rounding."""
+    from vrft.models import PRESETS
 
-    spec = ModelSpec(name="t25", family="qwen2_5_vl", max_pixels=50176, tiny=TINY_QWEN2_5_VL)
+    spec = ModelSpec(name=family, family=family, max_pixels=50176, tiny=PRESETS[f"tiny_{family}"])
     model, processor = load_model(spec, cache_dir)
+    assert model.config.model_type == family
     tokens = generation_tokens(model, processor.tokenizer)
     rows = [
         {"image": Image.new("RGB", (w, 56), (30, 90, 200)), "problem": p}
         for w, p in [(112, "Box it."), (56, "Where?")]
     ]
     inputs = PromptCollator(processor)(rows)["inputs"]
-    with EosBoost(model, tokens.eos_ids[0], 20.0):
-        (a, _, rng_a), (b, _, rng_b) = sample_both(model, tokens, inputs, SamplingSpec(max_new_tokens=10), 0)
+    assert inputs["attention_mask"][1, 0] == 0, "the prompts should differ in length (left padding)"
+    patches = int(inputs["image_grid_thw"].prod(-1).sum())
+    with EosBoost(model, tokens.eos_ids[0], eos_scale):  # ragged lengths: masked tail positions are exercised
+        (a, _, rng_a), (b, seen, rng_b) = sample_both(
+            model, tokens, inputs, SamplingSpec(max_new_tokens=10), 0
+        )
     assert torch.equal(a.completion_ids, b.completion_ids) and torch.equal(rng_a, rng_b)
-    lp_plain, _, g_plain = logps_and_grads(model, b, shared=False)
-    lp_shared, _, g_shared = logps_and_grads(model, b, shared=True)
+    assert seen.vision == [patches], "each image must be encoded once per group"
+    assert all(m.rope_deltas is None for m in model.modules() if hasattr(m, "rope_deltas"))
+    lp_plain, ent_plain, g_plain = logps_and_grads(model, b, shared=False)
+    lp_shared, ent_shared, g_shared = logps_and_grads(model, b, shared=True)
     mask = b.completion_mask.bool()
+    assert mask.sum() < mask.numel(), "the rollout should have padded (ended) rows"
     torch.testing.assert_close(lp_shared[mask], lp_plain[mask], atol=2e-5, rtol=0)
+    torch.testing.assert_close(ent_shared[mask], ent_plain[mask], atol=2e-5, rtol=0)
     assert ((g_shared - g_plain).norm() / g_plain.norm()) < 1e-4
 
 

@@ -1,5 +1,6 @@
 """Every real task config runs end to end on a stand-in dataset written in that task's real on-disk format:
-train one GRPO step on the tiny model, evaluate, write summary.json and the task's metric."""
+train one GRPO step on each tiny model family (Qwen2-VL, Qwen3-VL), evaluate, write summary.json and the task's
+metric; and `python -m vrft experiment=smoke model=tiny_qwen3_vl` runs as a command."""
 
 from __future__ import annotations
 
@@ -97,15 +98,16 @@ TASKS = [
 ]
 
 
+@pytest.mark.parametrize("model", ["tiny_qwen2_vl", "tiny_qwen3_vl"])
 @pytest.mark.parametrize("task", TASKS)
-def test_task_runs_on_its_standin(task, tmp_path, cache_dir):
+def test_task_runs_on_its_standin(task, model, tmp_path, cache_dir):
     from vrft.run import run
 
     overrides = _write(task, tmp_path / "data")
     cfg = compose_run(
         [
             f"task={task}",
-            "model=tiny_qwen2_vl",
+            f"model={model}",
             "logger=none",
             "trainer.max_steps=1",
             "algo.num_generations=2",
@@ -121,9 +123,40 @@ def test_task_runs_on_its_standin(task, tmp_path, cache_dir):
         cache_dir,
     )
     summary = run(cfg)
-    assert summary["status"] == "ok" and summary["steps"] == 1
+    assert summary["status"] == "ok" and summary["steps"] == 1 and summary["model"] == model
     metric = cfg.task.metric
     written = json.loads((tmp_path / "run" / "eval" / "metrics_final.json").read_text())
     assert metric in written
     assert summary["final"] == pytest.approx(written[metric], nan_ok=True)
     assert (tmp_path / "run" / "eval" / "predictions_final.json").exists()
+
+
+def test_smoke_command_runs_with_tiny_qwen3_vl(tmp_path, cache_dir):
+    """`python -m vrft experiment=smoke model=tiny_qwen3_vl`: 4 GRPO steps, metrics logged, a Qwen3-VL saved."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "WANDB_MODE": "offline"}
+    run_dir = tmp_path / "run"
+    command = [
+        "experiment=smoke",
+        "model=tiny_qwen3_vl",
+        f"hydra.run.dir={run_dir}",
+        f"paths.cache_dir={cache_dir}",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "vrft", *command], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["steps"] == 4 and summary["model"] == "tiny_qwen3_vl"
+    steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [m for m in steps if "train/completion_len" in m]
+    assert len(train) == 4 and all(m["train/completion_len"] > 0 for m in train)
+    config = json.loads((run_dir / "final_model" / "config.json").read_text())
+    assert config["model_type"] == "qwen3_vl" and config["architectures"] == [
+        "Qwen3VLForConditionalGeneration"
+    ]
+    processor = json.loads((run_dir / "final_model" / "processor_config.json").read_text())
+    assert processor["processor_class"] == "Qwen3VLProcessor"

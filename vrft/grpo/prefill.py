@@ -7,7 +7,12 @@ over prompt + completion encodes the image and prefills the prompt G times. Here
 autograd differentiates, so the same path serves the policy pass with gradients), and only completion tokens run
 per row. Qwen-VL's mRoPE keeps a per-row `rope_deltas` (position offset left by the image grid) on the model after
 a prefill; it is repeated G times with the cache, and completion positions are `cumsum(mask) - 1 + rope_deltas` on
-all three axes, exactly as `generate` computes them.
+all three axes, exactly as `generate` computes them. This holds for Qwen2-VL, Qwen2.5-VL and Qwen3-VL alike: their
+`get_rope_index` differ (Qwen3-VL: 32-px merged tokens, timestamped video frames; its rotary embedding interleaves
+the t/h/w sections, and deepstack adds vision features only at image positions, all inside the cached prompt),
+but each leaves text after the last image at `position + rope_deltas` on every axis. The positions passed here
+have the three mRoPE rows only (no text row), so the causal mask comes from the attention mask, as in the plain
+forward.
 
 Left out: models without mRoPE `rope_deltas` (callers take the plain path), training under gradient checkpointing
 (transformers drops the cache inside checkpointed layers, so callers take the plain path), static/compiled caches.

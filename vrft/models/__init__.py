@@ -1,4 +1,7 @@
-"""Models: tiny Qwen-VL models built locally, the loader, the processor helper, LoRA (imports stay light)."""
+"""Models (Qwen2-VL, Qwen2.5-VL, Qwen3-VL): tiny models built locally, the loader, the processor helper, LoRA.
+
+Imports stay light. Left out: the codecs (vrft.models.codec) and the tokenizer recipe (vrft.models.tokenizer).
+"""
 
 from vrft.models.loader import ModelSpec, load_model, model_family, resolve_path
 from vrft.models.lora import LoraSpec, apply_lora, count_parameters, freeze_vision_tower
@@ -8,6 +11,7 @@ from vrft.models.tiny import (
     SMALL,
     TINY,
     TINY_QWEN2_5_VL,
+    TINY_QWEN3_VL,
     TinySpec,
     build_tiny,
     integer_tokens,
@@ -19,6 +23,7 @@ __all__ = [
     "SMALL",
     "TINY",
     "TINY_QWEN2_5_VL",
+    "TINY_QWEN3_VL",
     "LoraSpec",
     "ModelSpec",
     "TinySpec",

@@ -7,8 +7,10 @@ when predictions are evaluated (decode answers), so the two cannot disagree:
   decoded as `x / 1000 * W` (the paper's `trans_bbox`).
 - `qwen2_5_vl`: absolute pixels of the image after the processor's `smart_resize` (the factor is the vision
   patch size times the merge size, 28 for Qwen2.5-VL); decoded back to the original image by the resize ratio.
-- `qwen3_vl`: integers 0..1000 relative to the original image, like `qwen2_vl` (Qwen3-VL's grounding outputs are
-  relative 0..1000 coordinates, not resized pixels).
+- `qwen3_vl`: integers 0..1000 relative to the original image, the `qwen2_vl` codec. Source: Qwen3-VL's grounding
+  cookbook (github.com/QwenLM/Qwen3-VL, cookbooks/2d_grounding.ipynb): "Qwen3-VL's default coordinate system has
+  been changed from the absolute coordinates used in Qwen2.5-VL to relative coordinates ranging from 0 to 1000",
+  decoded there as `int(bbox_2d[i] / 1000 * width)` (height for y); the resize (32-px tokens) plays no part.
 
 The codec is chosen from the model config's type, never from a checkpoint path. Left out: point and polygon
 outputs, and families other than the Qwen VL ones.
@@ -54,7 +56,7 @@ def _clamp(values: list[float], width: float, height: float) -> list[float]:
 
 @dataclass(frozen=True)
 class Norm1000Codec:
-    """Integers 0..1000 relative to the original image (Qwen2-VL, Qwen3-VL)."""
+    """Integers 0..1000 relative to the original image (Qwen2-VL, Qwen3-VL; independent of the resize)."""
 
     name: str = "norm1000"
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from vrft.errors import ConfigError
 
 # Linear layers of the vision blocks (Qwen2-VL: attn.qkv, attn.proj, mlp.fc1, mlp.fc2; Qwen2.5-VL's MLP uses
-# gate_proj/up_proj/down_proj, already in the default target list). The patch embedding and merger get none.
-VISION_TARGETS = ("qkv", "proj", "fc1", "fc2")
+# gate_proj/up_proj/down_proj, already in the default target list; Qwen3-VL's MLP: linear_fc1, linear_fc2). The patch
+# embedding and the mergers (Qwen3-VL's deepstack mergers too) get none.
+VISION_TARGETS = ("qkv", "proj", "fc1", "fc2", "linear_fc1", "linear_fc2")
 
 
 @dataclass(frozen=True)

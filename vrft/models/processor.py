@@ -1,11 +1,11 @@
 """The one way vrft loads a Qwen-VL processor (image processor + tokenizer + chat template).
 
-transformers 5's Qwen2-VL / Qwen2.5-VL processors require a video processor, whose class needs torchvision. The
-subclasses here keep the library class names (so saved folders still name `Qwen2VLProcessor`, loadable by
-`AutoProcessor` where torchvision is installed) but take images and text only. `load_processor` sets the image
+transformers 5's Qwen2-VL / Qwen2.5-VL / Qwen3-VL processors require a video processor, whose class needs torchvision.
+The subclasses here keep the library class names (so saved folders still name `Qwen2VLProcessor` or
+`Qwen3VLProcessor`, loadable by `AutoProcessor` where torchvision is installed) but take images and text only. `load_processor` sets the image
 processor's pixel bounds explicitly and fails with a `ModelError` naming the folder when files are missing.
 
-Left out: videos, and families other than Qwen2-VL and Qwen2.5-VL.
+Left out: videos, and families other than Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense; not the MoE variants).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vrft.errors import ModelError
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
 @functools.cache
@@ -30,7 +30,11 @@ def processor_class(family: str) -> type:
         raise ModelError(f"no processor for model family {family!r}; supported: {', '.join(FAMILIES)}")
     import transformers
 
-    base = {"qwen2_vl": transformers.Qwen2VLProcessor, "qwen2_5_vl": transformers.Qwen2_5_VLProcessor}[family]
+    base = {
+        "qwen2_vl": transformers.Qwen2VLProcessor,
+        "qwen2_5_vl": transformers.Qwen2_5_VLProcessor,
+        "qwen3_vl": transformers.Qwen3VLProcessor,
+    }[family]
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         base.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kwargs)
@@ -39,7 +43,7 @@ def processor_class(family: str) -> type:
     return type(base.__name__, (base,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
 
 
-_NAMES = {"Qwen2VLProcessor": "qwen2_vl", "Qwen2_5_VLProcessor": "qwen2_5_vl"}
+_NAMES = {"Qwen2VLProcessor": "qwen2_vl", "Qwen2_5_VLProcessor": "qwen2_5_vl", "Qwen3VLProcessor": "qwen3_vl"}
 
 
 def __getattr__(name: str) -> type:

@@ -1,13 +1,14 @@
 """Tiny Qwen-VL models built locally: a trained byte-level BPE tokenizer, a small config, random weights.
 
-`build_tiny(spec, cache_dir)` makes a real `Qwen2VLForConditionalGeneration` / `Qwen2_5_VLForConditionalGeneration`
-from a `TinySpec`, with a tokenizer trained on a generated corpus (Qwen special tokens; `<think>`/`<answer>` tags as
-normal tokens), the Qwen2-VL chat template, an image processor with explicit pixel bounds and explicit sampling
+`build_tiny(spec, cache_dir)` makes a real `Qwen2VLForConditionalGeneration` / `Qwen2_5_VLForConditionalGeneration` /
+`Qwen3VLForConditionalGeneration` from a `TinySpec`, with a tokenizer trained on a generated corpus
+(vrft.models.tokenizer: Qwen special tokens; `<think>`/`<answer>` tags as normal tokens), the family's chat template,
+an image processor with explicit pixel bounds (Qwen3-VL: 16-px patches, 32 px per merged token) and explicit sampling
 defaults, and saves it with `save_pretrained` into `cache_dir/<family>-<hash of the spec>/` (built once, atomically;
 the same spec always gives the same weights and tokenizer). The folder then loads like any checkpoint.
 
-Left out: loading (vrft.models.loader), the processor class used to load (vrft.models.processor), Qwen3-VL, and
-any pretrained knowledge: the weights are random.
+Left out: loading (vrft.models.loader), the processor class used to load (vrft.models.processor), Qwen3-VL's MoE
+variant, videos, and any pretrained knowledge: the weights are random.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,27 +24,10 @@ from pathlib import Path
 
 from vrft.errors import ConfigError
 from vrft.models.processor import FAMILIES, processor_class
+from vrft.models.tokenizer import CHAT_TEMPLATES, SPECIAL_TOKENS, VISION_TOKENS, build_tokenizer
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>")
-SPECIAL_TOKENS += ("<|image_pad|>", "<|video_pad|>")
-VISION_TOKENS = SPECIAL_TOKENS[3:]
-TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
 # Bump when the build recipe changes so that cached folders are rebuilt.
 _RECIPE_VERSION = 1
-
-# The chat template Qwen2-VL-2B-Instruct ships (chat_template.json), verbatim.
-QWEN2_VL_CHAT_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}"
-    "<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in "
-    "content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}"
-    "Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] "
-    "== 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}"
-    "Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content "
-    "%}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}"
-    "<|im_start|>assistant\n{% endif %}"
-)
 
 
 @dataclass(frozen=True)
@@ -107,7 +90,8 @@ TINY = TinySpec()
 SMALL = TinySpec(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1024, vocab_size=2048)
 SMALL = dataclasses.replace(SMALL, vision_depth=4, vision_embed_dim=256, vision_num_heads=4)
 TINY_QWEN2_5_VL = dataclasses.replace(TINY, family="qwen2_5_vl")
-PRESETS = {"tiny": TINY, "small": SMALL, "tiny_qwen2_5_vl": TINY_QWEN2_5_VL}
+TINY_QWEN3_VL = dataclasses.replace(TINY, family="qwen3_vl")
+PRESETS = {"tiny": TINY, "small": SMALL, "tiny_qwen2_5_vl": TINY_QWEN2_5_VL, "tiny_qwen3_vl": TINY_QWEN3_VL}
 
 
 def integer_tokens(low: int = 0, high: int = 1000) -> tuple[str, ...]:
@@ -143,142 +127,80 @@ def _build_into(spec: TinySpec, folder: Path) -> None:
     (folder / "vrft_tiny_spec.json").write_text(json.dumps(dataclasses.asdict(spec), indent=1) + "\n")
 
 
-def build_tokenizer(spec: TinySpec):
-    """A byte-level BPE tokenizer (Qwen2 pre-tokenizer) trained on a generated corpus; deterministic per spec."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, trainers
-    from tokenizers import pre_tokenizers as pre
-    from transformers import PreTrainedTokenizerFast
-
-    split = Regex(
-        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-    )
-    tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    byte_level = pre.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.pre_tokenizer = pre.Sequence([pre.Split(split, behavior="isolated"), byte_level])
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=spec.vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_corpus(spec.seed), trainer)
-    new = [t for t in dict.fromkeys(TAG_TOKENS + spec.extra_tokens) if tok.token_to_id(t) is None]
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in new])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        bos_token=None,
-        extra_special_tokens=list(SPECIAL_TOKENS[1:2] + SPECIAL_TOKENS[3:]),
-        padding_side="left",
-        model_max_length=spec.max_position_embeddings,
-        clean_up_tokenization_spaces=False,
-    )
-    fast.chat_template = QWEN2_VL_CHAT_TEMPLATE
-    return fast
-
-
-_WORD_TEXT = (
-    "the a an of in on to and or is are this that with for as by from image picture photo object objects "
-    "category detect all belonging provide bounding box boxes between integer confidence two decimal places "
-    "if no return output thinking process final answer tags format should be follows please strictly follow "
-    "position number containing identify species based model plant aircraft car pet flower dog cat bird "
-    "find instruction grouding red green blue yellow black white orange purple gray brown circle square "
-    "triangle star cross ring disk shape left right top bottom center upper lower small large big tiny one "
-    "two three four five there here what which color colour count how many where name you helpful assistant "
-    "system user it its see i think so because person bicycle truck boat bus train chair table bottle cup "
-    "bowl banana apple horse sheep cow elephant bear"
-)
-_WORDS = _WORD_TEXT.split()
-_FIXED = (
-    "You are a helpful assistant.",
-    "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags.",
-    "<think> ... </think> <answer>[{'Position': [x1, y1, x2, y2], 'Confidence': number}, ...]</answer>",
-    "If no object belonging to the category in the image, return 'No Objects'.",
-    "<answer>(x1,y1),(x2,y2)</answer>",
-)
-
-
-def _corpus(seed: int) -> list[str]:
-    """Sentences of prompt words, boxes, confidences and tags, drawn with `seed` (fixed recipe)."""
-    rng = random.Random(seed)
-    syllables = [c + v for c in "bcdfghklmnprstvwz" for v in "aeiou"] + [
-        "th",
-        "ch",
-        "sh",
-        "st",
-        "er",
-        "ing",
-        "ed",
-        "s",
-    ]
-    coined = ["".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(2000)]
-    lines = list(_FIXED) * 20 + [" ".join(coined[i : i + 10]) for i in range(0, len(coined), 10)] * 3
-    for _ in range(3000):
-        words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 12)))
-        box = [rng.randint(0, 1000) for _ in range(4)]
-        kind = rng.randrange(4)
-        if kind == 0:
-            lines.append(f"{words.capitalize()}.")
-        elif kind == 1:
-            lines.append(
-                f"<think> {words} </think> <answer>[{{'Position': {box}, 'Confidence': {rng.random():.2f}}}]"
-            )
-        elif kind == 2:
-            lines.append(f"<answer>({box[0]},{box[1]}),({box[2]},{box[3]})</answer> {words}")
-        else:
-            lines.append(f"{words}, '{rng.choice(_WORDS)}'? {rng.randint(0, 99)} {rng.random():.3f}\n")
-    return lines
-
-
 def build_config(spec: TinySpec, tokenizer):
     """The model config: small text and vision towers, token ids from `tokenizer`, M-RoPE sections from head_dim."""
-    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
 
-    half = spec.hidden_size // spec.num_heads // 2
-    t = half // 4
-    mrope = [t, (half - t) // 2, half - t - (half - t) // 2]
+    cls = {"qwen2_vl": Qwen2VLConfig, "qwen2_5_vl": Qwen2_5_VLConfig, "qwen3_vl": Qwen3VLConfig}[spec.family]
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in SPECIAL_TOKENS}
+    return cls(
+        text_config=_text_config(spec, len(tokenizer), ids),
+        vision_config=_vision_config(spec),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=spec.tie_word_embeddings,
+    )
+
+
+def mrope_sections(spec: TinySpec) -> list[int]:
+    """(t, h, w) rotary sections summing to head_dim / 2.
+
+    Qwen2-VL / Qwen2.5-VL: about a quarter for t, the rest split between h and w (their checkpoints: 16, 24, 24).
+    Qwen3-VL: the ratio of its checkpoints' [24, 20, 20], applied interleaved (`mrope_interleaved`).
+    """
+    half = spec.hidden_size // spec.num_heads // 2
+    if spec.family == "qwen3_vl":
+        hw = half * 20 // 64
+        return [half - 2 * hw, hw, hw]
+    t = half // 4
+    return [t, (half - t) // 2, half - t - (half - t) // 2]
+
+
+def _text_config(spec: TinySpec, tokens: int, ids: dict[str, int]) -> dict:
+    rope = {"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope_sections(spec)}
     text = dict(
-        vocab_size=-(-len(tokenizer) // 64) * 64,
+        vocab_size=-(-tokens // 64) * 64,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_layers,
         num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_kv_heads,
         max_position_embeddings=spec.max_position_embeddings,
-        max_window_layers=spec.num_layers,
-        rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta, "mrope_section": mrope},
+        rope_parameters=rope,
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=spec.tie_word_embeddings,
     )
+    if spec.family == "qwen3_vl":
+        rope["mrope_interleaved"] = True
+        return text | dict(head_dim=spec.hidden_size // spec.num_heads)
+    return text | dict(max_window_layers=spec.num_layers)
+
+
+def _vision_config(spec: TinySpec) -> dict:
     vision = dict(depth=spec.vision_depth, num_heads=spec.vision_num_heads)
     if spec.family == "qwen2_vl":
-        cls = Qwen2VLConfig
-        vision |= dict(
+        return vision | dict(
             embed_dim=spec.vision_embed_dim, hidden_size=spec.hidden_size, mlp_ratio=spec.vision_mlp_ratio
         )
-    else:
-        cls = Qwen2_5_VLConfig
-        vision |= dict(
-            hidden_size=spec.vision_embed_dim,
-            out_hidden_size=spec.hidden_size,
-            intermediate_size=spec.vision_embed_dim * spec.vision_mlp_ratio,
-            fullatt_block_indexes=[spec.vision_depth - 1],
-        )
-    return cls(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=spec.tie_word_embeddings,
+    vision |= dict(
+        hidden_size=spec.vision_embed_dim,
+        out_hidden_size=spec.hidden_size,
+        intermediate_size=spec.vision_embed_dim * spec.vision_mlp_ratio,
+    )
+    if spec.family == "qwen2_5_vl":
+        return vision | dict(fullatt_block_indexes=[spec.vision_depth - 1])
+    # Qwen3-VL: 16-px patches merged 2x2 (32 px per token), a learned position grid (16x16 here; the checkpoints'
+    # is 48x48, resampled to each image either way), one deepstack layer (the checkpoints tap three).
+    return vision | dict(
+        patch_size=16,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        num_position_embeddings=256,
+        deepstack_visual_indexes=[spec.vision_depth // 2],
     )
 
 
@@ -294,9 +216,13 @@ def init_model(spec: TinySpec, tokenizer):
 
 
 def _model_class(family: str):
-    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+    import transformers
 
-    classes = {"qwen2_vl": Qwen2VLForConditionalGeneration, "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}
+    classes = {
+        "qwen2_vl": transformers.Qwen2VLForConditionalGeneration,
+        "qwen2_5_vl": transformers.Qwen2_5_VLForConditionalGeneration,
+        "qwen3_vl": transformers.Qwen3VLForConditionalGeneration,
+    }
     return classes[family]
 
 
@@ -312,8 +238,13 @@ def _generation_config(tokenizer):
 def _processor(spec: TinySpec, tokenizer):
     from transformers import Qwen2VLImageProcessorPil
 
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
-    return processor_class(spec.family)(image_processor, tokenizer, chat_template=QWEN2_VL_CHAT_TEMPLATE)
+    kwargs = dict(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+    # Qwen3-VL-*-Instruct's preprocessor_config.json: 16-px patches, 0.5 mean and std
+    if spec.family == "qwen3_vl":
+        kwargs |= dict(patch_size=16, merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    image_processor = Qwen2VLImageProcessorPil(**kwargs)
+    chat_template = CHAT_TEMPLATES[spec.family]
+    return processor_class(spec.family)(image_processor, tokenizer, chat_template=chat_template)
 
 
 def invalid_token_ids(model, tokenizer) -> list[int]:
