@@ -186,7 +186,8 @@ def test_predictions_to_coco_drops_invalid_and_duplicates():
     ]
     out = predictions_to_coco(answers, [meta] * 4, NORM)
     assert out == [
-        {"image_id": 5, "category_id": 2, "bbox": pytest.approx([50.0, 20.0, 100.0, 80.0]), "score": 0.9}
+        # a repeated box keeps its first occurrence's confidence (the shared parser, as official remove_duplicates)
+        {"image_id": 5, "category_id": 2, "bbox": pytest.approx([50.0, 20.0, 100.0, 80.0]), "score": 0.4}
     ]
 
 

@@ -137,6 +137,7 @@ MONITOR_BATCH = [
 def test_hack_monitors_values():
     completions, solutions = zip(*MONITOR_BATCH, strict=True)
     m = hack_monitors(list(completions), list(solutions))
+    m = {k: v for k, v in m.items() if not k.startswith("compat/")}
     expected = {
         "no_answer_rate": 1 / 8,
         "empty_answer_rate": 1 / 8,
@@ -164,7 +165,7 @@ def test_hack_monitors_values():
 )
 def test_hack_monitors_leave_out_absent_kinds(solutions, keys):
     m = hack_monitors([wrap("x")] * len(solutions), solutions)
-    assert set(m) == keys | {"no_answer_rate", "empty_answer_rate"}
+    assert {k for k in m if not k.startswith("compat/")} == keys | {"no_answer_rate", "empty_answer_rate"}
     assert hack_monitors([], []) == {}
 
 

@@ -63,15 +63,15 @@ DETECTION = [
     # confidences clamped to [0, 1]
     (wrap(boxes((G1, 1.5))), SOL_G1, 1.0, 1.0),
     (wrap(boxes((G1, -2))), SOL_G1, 1.0, 0.0),
-    # duplicates are kept once, with the higher confidence
+    # duplicates are kept once: the first occurrence, with its confidence (official remove_duplicates)
     (wrap(boxes(*[(G1, 0.9)] * 5)), SOL_G1, 1.0, 0.9),
-    (wrap(boxes((G1, 0.4), (G1, 0.9))), SOL_G1, 1.0, 0.9),
+    (wrap(boxes((G1, 0.4), (G1, 0.9))), SOL_G1, 1.0, 0.4),
     # many distinct boxes: IoU divides by n; confidence rewards low-confidence spam (the paper's formula)
     (wrap(boxes((G1, 1), *[((500 + i, 500, 510 + i, 510), 0) for i in range(9)])), SOL_G1, 0.1, 1.0),
     # answers that do not parse score 0
     (wrap(boxes((G1, 0.9))[:-2]), SOL_G1, 0.0, 0.0),  # truncated
     (wrap(boxes((G1, 0.9))[:-1] + ",]"), SOL_G1, 0.0, 0.0),  # trailing comma
-    (wrap("[" + boxes((G1, 0.9)) + "]"), SOL_G1, 0.0, 0.0),  # nested [[ ]]
+    (wrap("[" + boxes((G1, 0.9)) + "]"), SOL_G1, 1.0, 0.9),  # [[ ]] read as [ ], as officially
     (wrap("[0, 0, 100, 100]"), SOL_G1, 0.0, 0.0),
     (wrap(""), SOL_G1, 0.0, 0.0),
     (wrap(""), SOL_NONE, 0.0, 0.0),  # an empty answer is not "No Objects"

@@ -133,7 +133,11 @@ def build_evaluator(
 
 
 def reward_specs(cfg: RunCfg) -> list[RewardSpec]:
-    return [RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in cfg.reward.functions.items()]
+    """One spec per configured reward; `reward.compat` is passed to every reward as its `compat` keyword."""
+    compat = cfg.reward.compat
+    return [
+        RewardSpec(name, f.weight, {**f.kwargs, "compat": compat}) for name, f in cfg.reward.functions.items()
+    ]
 
 
 def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec) -> L.LightningModule:

@@ -8,6 +8,7 @@ Left out: the `hydra` node (Hydra validates its own settings).
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,7 @@ class RewardFnCfg:
 @dataclass
 class RewardCfg:
     functions: dict[str, RewardFnCfg] = field(default_factory=dict)
+    compat: str = "hardened"  # hardened | official (the official code's scores; conf/reward/*.yaml)
 
 
 @dataclass
@@ -321,7 +323,11 @@ def check_algo(a: AlgoCfg) -> None:
 
 def check_reward(r: RewardCfg) -> None:
     from vrft.rewards import REWARDS  # light: pure Python
+    from vrft.rewards.base import COMPAT_MODES
 
     _require(bool(r.functions), "reward.functions", {}, "name at least one reward")
     for name in r.functions:
         _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARDS)))
+    _one_of("reward.compat", r.compat, COMPAT_MODES)
+    if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
+        raise ConfigError("reward.compat=official needs the math-verify package (pip install 'vrft[official]')")

@@ -1,10 +1,11 @@
 """The classification accuracy reward (official `grpo_classification.py` L55-99), strict by default.
 
-Both the answer and the label are lowercased with whitespace and underscores removed; an empty answer (or label)
-scores 0. `match="exact"` (default) gives 1.0 on equality; `match="substring"` is the paper's lenient rule, 1.0
+Both the answer and the label are lowercased with all whitespace (not only spaces, as officially) and underscores
+removed; an empty answer (or label) scores 0 (officially 1.0). `match="exact"` (default) gives 1.0 on equality; `match="substring"` is the paper's lenient rule, 1.0
 when either contains the other, which rewards hacks such as "A or B or C" or a brand-only answer ("acura" for
 "2012 Acura RL Sedan"); the monitors log both. Returns None for a solution that is not a class label. Leaves
-out: synonym lists and the official math_verify pre-check (dropped, see spec section 1.2).
+out: synonym lists and the official math_verify pre-check (dropped, see spec section 1.2; `compat="official"`
+has it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.errors import ConfigError
-from vrft.rewards.base import REWARDS, per_sample
+from vrft.rewards.base import REWARDS, check_compat, per_sample
+from vrft.rewards.official import official_accuracy
 from vrft.rewards.parse import (
     completion_text,
     extract_answer,
@@ -45,14 +47,22 @@ def _check_match(match: Any) -> str:
 
 @REWARDS.register("accuracy")
 def accuracy_reward(
-    completions: Sequence[Any], solution: Sequence[Any], match: str = "exact", **columns: Any
+    completions: Sequence[Any],
+    solution: Sequence[Any],
+    match: str = "exact",
+    compat: str = "hardened",
+    **columns: Any,
 ) -> list[float | None]:
-    """TRL reward: classification accuracy per completion; None where the solution is not a class label."""
+    """TRL reward: classification accuracy per completion; None where the solution is not a class label.
+    `compat="official"` scores as the official code does (`official.official_accuracy`; `match` is ignored)."""
     _check_match(match)
+    official = check_compat(compat) == "official"
 
     def one(c: Any, sol: Any) -> float | None:
         if not isinstance(sol, str) or solution_kind(sol) != "classification":
             return None
+        if official:
+            return official_accuracy(completion_text(c), sol)
         return accuracy_score(extract_answer(completion_text(c)), solution_answer(sol), match)
 
     return per_sample("accuracy", completions, solution, one)

@@ -6,8 +6,9 @@ scores 0. Invalid entries count as unmatched predictions with IoU 0 and no confi
 boxes are kept once. With n predictions after dedup (invalid ones included) and m ground-truth boxes:
 `iou = sum(matched IoU) / max(n, m)` and `confidence = mean(c if matched, 1 - c if unmatched, 0 if invalid)`;
 both are 1.0 when n = m = 0 (a correct "No Objects"); `iou` is 0.0 when exactly one is empty and `confidence` is
-0.0 when n = 0 < m. Returns None for a solution that is not a detection answer. Leaves out: the official
-math_verify pre-check and its truncation repair (an answer cut off mid-list scores 0).
+0.0 when n = 0 < m. Returns None for a solution that is not a detection answer. `compat="official"` scores as the
+official code does instead (`official`). Leaves out: the official math_verify pre-check and its truncation repair
+(an answer cut off mid-list scores 0).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrft.rewards.base import REWARDS, check_iou_threshold, per_sample
+from vrft.rewards.base import REWARDS, check_compat, check_iou_threshold, per_sample
 from vrft.rewards.boxes import Box, match_boxes
+from vrft.rewards.official import official_confidence, official_iou
 from vrft.rewards.parse import (
     DetectionParse,
     completion_text,
@@ -32,7 +34,7 @@ def gt_boxes(solution: Any) -> tuple[Box, ...] | None:
     or None when the solution is not a detection answer."""
     if not isinstance(solution, str):
         return None
-    gt = parse_detection(solution_answer(solution))
+    gt = parse_detection(solution_answer(solution), max_entries=None)
     if not gt.ok:
         return None
     return tuple(b.position for b in gt.boxes if b.position is not None)
@@ -51,27 +53,32 @@ def iou_score(pred: DetectionParse, gts: Sequence[Box], iou_threshold: float = 0
 
 
 def confidence_score(pred: DetectionParse, gts: Sequence[Box], iou_threshold: float = 0.5) -> float:
-    """Mean over predictions of c (matched), 1 - c (unmatched) or 0 (invalid)."""
+    """Mean over predictions of c (matched), 1 - c (unmatched) or 0 (invalid), summed in matching order (by
+    confidence, as the official code sums), so clean answers score to the bit as officially."""
     if not pred.ok:
         return 0.0
     boxes = dedup_boxes(pred.boxes)
     if not boxes:
         return 1.0 if not gts else 0.0
-    matched = {i for i, j, _ in match_boxes(boxes, gts, iou_threshold) if j is not None}
     vals = [
-        0.0 if not b.valid else b.confidence if i in matched else 1.0 - b.confidence
-        for i, b in enumerate(boxes)
+        0.0 if not boxes[i].valid else boxes[i].confidence if j is not None else 1.0 - boxes[i].confidence
+        for i, j, _ in match_boxes(boxes, gts, iou_threshold)
     ]
     return min(1.0, max(0.0, sum(vals) / len(vals)))
 
 
-def _detection_reward(name: str, scorer, completions, solution, iou_threshold) -> list[float | None]:
+def _detection_reward(name: str, completions, solution, iou_threshold, compat) -> list[float | None]:
     t = check_iou_threshold(iou_threshold)
+    official = check_compat(compat) == "official"
+    scorer = {"iou": iou_score, "confidence": confidence_score}[name]
+    official_scorer = {"iou": official_iou, "confidence": official_confidence}[name]
 
     def one(c: Any, sol: Any) -> float | None:
         gts = gt_boxes(sol)
         if gts is None:
             return None
+        if official:
+            return official_scorer(completion_text(c), sol, t)
         return scorer(parse_detection(extract_answer(completion_text(c))), gts, t)
 
     return per_sample(name, completions, solution, one)
@@ -79,15 +86,23 @@ def _detection_reward(name: str, scorer, completions, solution, iou_threshold) -
 
 @REWARDS.register("iou")
 def iou_reward(
-    completions: Sequence[Any], solution: Sequence[Any], iou_threshold: float = 0.5, **columns: Any
+    completions: Sequence[Any],
+    solution: Sequence[Any],
+    iou_threshold: float = 0.5,
+    compat: str = "hardened",
+    **columns: Any,
 ) -> list[float | None]:
     """TRL reward: detection IoU reward per completion; None where the solution is not a detection answer."""
-    return _detection_reward("iou", iou_score, completions, solution, iou_threshold)
+    return _detection_reward("iou", completions, solution, iou_threshold, compat)
 
 
 @REWARDS.register("confidence")
 def confidence_reward(
-    completions: Sequence[Any], solution: Sequence[Any], iou_threshold: float = 0.5, **columns: Any
+    completions: Sequence[Any],
+    solution: Sequence[Any],
+    iou_threshold: float = 0.5,
+    compat: str = "hardened",
+    **columns: Any,
 ) -> list[float | None]:
     """TRL reward: detection confidence reward per completion; None where the solution is not a detection answer."""
-    return _detection_reward("confidence", confidence_score, completions, solution, iou_threshold)
+    return _detection_reward("confidence", completions, solution, iou_threshold, compat)

@@ -7,6 +7,8 @@
   against `gt_boxes_per_answer`;
 - classification samples: `strict_accuracy` (exact), `lenient_accuracy` (the paper's substring rule) and
   `lenient_strict_gap` (lenient - strict; growth means the policy learns to hedge).
+- every batch: `compat/<key>` and `compat/any`, how often each difference between `compat=hardened` and
+  `compat=official` had its condition met (see `compat`).
 Keys for a kind absent from the batch are left out; a rate with an empty denominator is 0.0. Leaves out:
 logging (the caller prefixes keys, e.g. `train/monitor/...`) and grounding-specific monitors.
 """
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.rewards.classification import accuracy_score
+from vrft.rewards.compat import compat_monitors
 from vrft.rewards.detection import gt_boxes
 from vrft.rewards.parse import (
     completion_text,
@@ -70,4 +73,5 @@ def hack_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dict[
         idx = [i for i, k in enumerate(kinds) if k == kind]
         if idx:
             out.update(fn([answers[i] for i in idx], [solutions[i] for i in idx]))
+    out.update(compat_monitors(completions, solutions))
     return out

@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 MAX_ENTRIES = 300
-"""A detection answer with more entries (counted as `{`) does not parse and scores 0. LVIS evaluation keeps at
-most 300 detections per image (lvis-api max_dets=300), so no usable answer needs more; the cap also bounds the
-matching cost (a 20,000-box answer is rejected before it is decoded)."""
+"""A predicted detection answer with more entries (counted as `{`) does not parse and scores 0; ground truth is
+read without the cap. LVIS evaluation keeps at most 300 detections per image (lvis-api max_dets=300), so no usable
+answer needs more; the cap also bounds the matching cost (a 20,000-box answer is rejected before it is decoded)."""
 
 _NO_OBJECTS_RE = re.compile(r"no objects", re.IGNORECASE)
 _EMPTY_LIST_RE = re.compile(r"\[\s*\]")
@@ -90,7 +90,8 @@ def solution_answer(solution: str) -> str:
 
 
 def normalize_label(s: str) -> str:
-    """Lowercase with all whitespace and underscores removed (official `grpo_classification.py` L55-99)."""
+    """Lowercase with all whitespace and underscores removed (official `grpo_classification.py` L55-99 removes
+    spaces and underscores only; a tab or newline inside a label is layout, not a different label)."""
     return _LABEL_DROP_RE.sub("", s.lower()) if isinstance(s, str) else ""
 
 
@@ -144,18 +145,20 @@ def _entry(e: dict) -> PredBox:
     return PredBox(position=pos, confidence=conf, valid=pos is not None and conf is not None)
 
 
-def parse_detection(answer: str | None) -> DetectionParse:
+def parse_detection(answer: str | None, max_entries: int | None = MAX_ENTRIES) -> DetectionParse:
     """Parse a detection answer (the text inside `<answer>`), quotes single or double, keys `Position` and
-    `Confidence` (case-sensitive; other keys ignored). `No Objects` (case-insensitive) and `[]` are an empty
-    answer. Anything that is not a JSON list of objects after `'` -> `"` (truncated text, nested `[[...]]`, a bare
-    box, Python literals like `None` or `nan`), or that has more than `MAX_ENTRIES` entries, fails (`ok=False`).
-    Duplicates are kept here (monitors count them); `dedup_boxes` removes them."""
+    `Confidence` (case-sensitive; other keys ignored). `[[` and `]]` are first rewritten to `[` and `]`, as the
+    official code does (`grpo.py` L245-247), so a doubly wrapped list parses. `No Objects` (case-insensitive) and
+    `[]` are an empty answer. Anything that is not a JSON list of objects after `'` -> `"` (truncated text, a bare
+    box, Python literals like `None` or `nan`), or that has more than `max_entries` entries (None: no cap; ground
+    truth is read uncapped), fails (`ok=False`). Duplicates are kept here (monitors count them); `dedup_boxes`
+    removes them."""
     if not isinstance(answer, str):
         return _FAILED
-    text = answer.strip()
+    text = answer.strip().replace("[[", "[").replace("]]", "]")
     if _NO_OBJECTS_RE.fullmatch(text) or _EMPTY_LIST_RE.fullmatch(text):
         return _NONE
-    if not text.startswith("[") or text.count("{") > MAX_ENTRIES:
+    if not text.startswith("[") or (max_entries is not None and text.count("{") > max_entries):
         return _FAILED
     try:
         data = json.loads(text.replace("'", '"'))
@@ -169,20 +172,17 @@ def parse_detection(answer: str | None) -> DetectionParse:
 
 
 def dedup_boxes(boxes: tuple[PredBox, ...]) -> tuple[PredBox, ...]:
-    """Valid boxes with an identical position are kept once, with the highest confidence, at the first one's
-    place (official `remove_duplicates`, `grpo.py` L136-148); invalid entries are all kept."""
+    """Valid boxes with an identical position are kept once: the first occurrence, with its confidence (official
+    `remove_duplicates`, `grpo.py` L136-148, keeps the first and drops later ones); invalid entries are all
+    kept."""
     out: list[PredBox] = []
-    seen: dict[Box, int] = {}
+    seen: set[Box] = set()
     for b in boxes:
-        if not b.valid:
-            out.append(b)
-        elif b.position in seen:
-            k = seen[b.position]
-            if b.confidence > out[k].confidence:
-                out[k] = b
-        else:
-            seen[b.position] = len(out)
-            out.append(b)
+        if b.valid and b.position in seen:
+            continue
+        if b.valid:
+            seen.add(b.position)
+        out.append(b)
     return tuple(out)
 
 
@@ -204,7 +204,7 @@ def solution_kind(solution: str) -> Literal["detection", "classification", "grou
     """Which task a ground-truth solution belongs to: `detection` when its answer parses as a detection answer,
     else `grounding` when it holds a valid `(x1,y1),(x2,y2)` box, else `classification`."""
     ans = solution_answer(solution)
-    if parse_detection(ans).ok:
+    if parse_detection(ans, max_entries=None).ok:
         return "detection"
     if parse_grounding(ans) is not None:
         return "grounding"
