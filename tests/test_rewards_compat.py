@@ -250,3 +250,23 @@ def test_bad_compat_is_a_one_line_config_error(tmp_path, cache_dir):
 
     with pytest.raises(ConfigError, match="reward.compat"):
         compose_run(["experiment=smoke", "reward.compat=paper"], tmp_path, cache_dir)
+
+
+@needs_math_verify
+def test_official_precheck_refuses_other_threads_and_monitors_skip_it():
+    import threading
+
+    errors, monitors = [], []
+
+    def run():
+        try:
+            _score("iou", *ROWS["math_verify"][1:3], "official")
+        except RuntimeError as err:
+            errors.append(err)
+        monitors.append(compat_monitors([wrap("x")], [DET_SOL]))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert errors and "main thread" in str(errors[0])
+    assert "compat/math_verify" not in monitors[0] and "compat/any" in monitors[0]

@@ -1,9 +1,11 @@
 """Property-based checks: random and mutated completions never make a reward raise, and stay in range."""
 
+import importlib.util
 import json
 import math
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,11 +75,20 @@ TOKENS = [
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def check_all(completions, solutions):
-    for name, (lo, hi) in RANGES.items():
-        out = REWARDS.get(name)(completions, solution=solutions, extra_column=[0] * len(completions))
+# compat=official keeps the official code's bugs: a NaN confidence, GIoU + 1 beyond [0, 2] for reversed boxes
+OFFICIAL_RANGES = {**RANGES, "giou": (-math.inf, math.inf)}
+
+
+def check_all(completions, solutions, compat="hardened"):
+    ranges = RANGES if compat == "hardened" else OFFICIAL_RANGES
+    for name, (lo, hi) in ranges.items():
+        out = REWARDS.get(name)(
+            completions, solution=solutions, compat=compat, extra_column=[0] * len(completions)
+        )
         assert len(out) == len(completions)
         for v in out:
+            if compat == "official" and name == "confidence" and isinstance(v, float) and math.isnan(v):
+                continue
             assert v is None or (isinstance(v, float) and math.isfinite(v) and lo <= v <= hi), (name, v)
     for v in hack_monitors(completions, solutions).values():
         assert math.isfinite(v)
@@ -117,6 +128,24 @@ def test_random_and_mutated_completions(pairs):
 def test_random_solutions(pairs):
     completions, sols = zip(*pairs, strict=True)
     check_all(list(completions), [f"<answer>{s}</answer>" for s in sols])
+
+
+OFFICIAL = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("math_verify") is None, reason="compat=official needs math-verify"
+)
+@OFFICIAL
+@given(
+    st.lists(st.tuples(completion, st.sampled_from(SOLUTIONS)), min_size=1, max_size=3),
+    st.lists(st.tuples(st.text(max_size=60), mutated()), min_size=1, max_size=2),
+)
+def test_official_mode_never_raises_and_stays_in_its_ranges(pairs, solution_pairs):
+    completions, solutions = zip(*pairs, strict=True)
+    check_all(list(completions), list(solutions), compat="official")
+    completions, sols = zip(*solution_pairs, strict=True)
+    check_all(list(completions), [f"<answer>{s}</answer>" for s in sols], compat="official")
 
 
 number = st.one_of(

@@ -5,7 +5,7 @@ Each detector says whether a completion meets that row's condition, the conditio
 may score it differently. `compat_monitors(completions, solutions)` returns, per key, the fraction of the batch
 that meets it (`compat/<key>`, logged as `train/hack/compat/<key>`) and `compat/any` (meets at least one), so a
 user sees whether a difference mattered in their run. `math_verify` is reported only when the `math-verify`
-package is installed. Leaves out: scoring itself (a detector tells that a condition held, not how much the
+package is installed and the call is on the main thread (math_verify needs SIGALRM). Leaves out: scoring itself (a detector tells that a condition held, not how much the
 scores moved) and the classification `match` setting (`substring_label` counts where exact and substring
 disagree, whatever `match` is set to).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -116,7 +117,10 @@ def compat_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dic
     ]
     if not rows:
         return {}
-    keys = [k for k in DIFFERENCES if k != "math_verify" or importlib.util.find_spec("math_verify")]
+    with_mv = (
+        importlib.util.find_spec("math_verify") and threading.current_thread() is threading.main_thread()
+    )
+    keys = [k for k in DIFFERENCES if k != "math_verify" or with_mv]
     fired = []
     for t, s in rows:
         kind, answer = solution_kind(s), extract_answer(t)

@@ -14,14 +14,15 @@ GIoU + 1) at HEAD `9486633`, score for score on any completion text and solution
 - grounding: integer pairs only, the first box's top-left points paired with the second's, degenerate or reversed
   boxes scored as they come (up to 1.0 for a zero-area box, above 2.0 for some reversed ones), 2.0 when the
   answer equals the solution's answer as a string.
-Each function is pure except for math_verify's own use of a timer signal. Leaves out: the official DEBUG_MODE log
-file, and the completion plumbing (`completion[0]["content"]`; the caller passes the text).
+Each function is pure except for math_verify's own use of a timer signal (main thread only). Leaves out: the
+official DEBUG_MODE log file, and the completion plumbing (`completion[0]["content"]`; the caller passes the text).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 from vrft.errors import ConfigError
@@ -30,13 +31,20 @@ INT_PAIR_RE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\
 
 
 def math_verify_passes(text: str, solution: str) -> bool:
-    """The official pre-check: `float(verify(parse(text), parse(solution))) > 0`; any exception is False."""
+    """The official pre-check: `float(verify(parse(text), parse(solution))) > 0`; any exception is False.
+
+    math_verify times its parsing with SIGALRM, which works only in the main thread; elsewhere every call would
+    fail and so silently skip the pre-check, so this raises instead."""
     try:
         from math_verify import parse, verify
     except ImportError as err:
         raise ConfigError(
             "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"
         ) from err
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError(
+            "the official math_verify pre-check runs only in the main thread (it uses SIGALRM)"
+        )
     try:
         return float(verify(parse(text), parse(solution))) > 0
     except Exception:
@@ -192,7 +200,7 @@ def giou_without_precheck(text: str, solution: str) -> float:
         reward = _giou_plus_one(_points(gt), _points(ans))
     except Exception:
         reward = 0.0
-    return 2.0 if ans == gt else reward
+    return 2.0 if ans == gt else float(reward)  # the official int 1 (a zero-size enclosing box) as 1.0
 
 
 def official_giou(text: str, solution: str) -> float:
