@@ -270,3 +270,41 @@ def test_official_precheck_refuses_other_threads_and_monitors_skip_it():
     t.join()
     assert errors and "main thread" in str(errors[0])
     assert "compat/math_verify" not in monitors[0] and "compat/any" in monitors[0]
+
+
+# More of the official rules, each worked out by hand from the official code: (reward, completion, solution, score)
+OFFICIAL_CASES = [
+    # a reversed box: calculate_iou finds no overlap (xi2 <= xi1), so it is unmatched and earns 1 - c
+    ("confidence", wrap(det(((300, 400, 100, 200), 0.3))), DET_SOL, 0.7),
+    # a lower-ranked bad entry is never compared (the only truth box is already taken): (0.9 + (1 - 0.5)) / 2
+    ("confidence", wrap(det((NEAR, 0.9), ((1, 2, 3), 0.5))), DET_SOL, 0.7),
+    # an entry without Confidence: the sort raises, so both rewards give 0
+    ("iou", wrap(f"[{{'Position': {list(NEAR)}}}]"), DET_SOL, 0.0),
+    # `[]`: element 0 raises IndexError -> 0, even against a "No Objects" truth
+    ("iou", wrap("[]"), "<answer>No Objects</answer>", 0.0),
+    # an unclosed block: the whole completion is wrapped and starts with <think>, so json fails -> 0
+    ("iou", "<think>x</think><answer>" + det((NEAR, 0.9)), DET_SOL, 0.0),
+    # several boxes, one duplicated: first occurrence kept, n = 2 > m = 1 -> 0.95 / 2
+    ("iou", wrap(det((NEAR, 0.9), ((500, 500, 600, 600), 0.2), (NEAR, 0.1))), DET_SOL, 0.475),
+    # classification: both sides lose spaces and underscores, then lowercase; the whole text without a block
+    ("accuracy", wrap("Garden_Phlox, surely"), CLS_SOL, 1.0),  # the label inside a longer answer
+    ("accuracy", wrap("garden-phlox"), CLS_SOL, 0.0),  # a hyphen is kept
+    ("accuracy", wrap("a garden phlox"), CLS_SOL, 1.0),
+    ("accuracy", "garden phlox", "garden phlox", 1.0),
+    # grounding: identical answer text scores 2.0; spaces inside pairs are allowed by the official regex
+    ("giou", wrap("( 100 , 200 ),( 300 , 400 )"), GRD_SOL, 2.0),
+    # disjoint boxes (/1000): union .04 + .0025, enclosing (.35 - .1) * (.45 - .2) = .0625 -> GIoU + 1 = 0.32
+    ("giou", wrap("(300,400),(350,450)"), GRD_SOL, 1.0 + (0.0 - (0.0625 - 0.0425) / 0.0625)),
+    # a grounding answer across lines is found (DOTALL) and a pair needs integers only
+    ("giou", "<think>x</think><answer>\n(100,200),(300,400)\n</answer>", GRD_SOL, 2.0),
+    # format: nothing may precede <think>, only whitespace between the blocks
+    ("format", " " + wrap("b"), CLS_SOL, 0.0),
+    ("format", "<think>a</think> \n <answer>b</answer>", CLS_SOL, 1.0),
+    ("format", "<think>a</think>.<answer>b</answer>", CLS_SOL, 0.0),
+]
+
+
+@needs_math_verify
+@pytest.mark.parametrize("reward, completion, solution, expected", OFFICIAL_CASES)
+def test_official_rules(reward, completion, solution, expected):
+    assert _score(reward, completion, solution, "official") == pytest.approx(expected)

@@ -3,7 +3,9 @@
 `REWARDS` holds `format`, `accuracy` (classification), `iou` and `confidence` (detection) and `giou`
 (grounding). Each is `fn(completions, solution, **columns) -> list[float | None]`: None where the sample is not
 of the reward's kind, so mixed-task batches work. Parsers live in `parse` (shared with evaluation), weighting in
-`combine`, hacking monitors in `monitors`. Leaves out: torch, I/O and coordinate conventions.
+`combine`, hacking monitors in `monitors`. Every reward takes `compat` (`hardened`, default, or `official`: the
+official code's scores, from `official`); `compat` lists where the two differ. Leaves out: torch, I/O and
+coordinate conventions.
 """
 
 from vrft.rewards.base import REWARDS
