@@ -308,3 +308,14 @@ OFFICIAL_CASES = [
 @pytest.mark.parametrize("reward, completion, solution, expected", OFFICIAL_CASES)
 def test_official_rules(reward, completion, solution, expected):
     assert _score(reward, completion, solution, "official") == pytest.approx(expected)
+
+
+def test_official_without_math_verify_is_a_config_error(tmp_path, cache_dir, monkeypatch):
+    from tests.conftest import compose_run
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "math_verify" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"reward.compat=official needs the math-verify package"):
+        compose_run(["experiment=smoke", "reward.compat=official"], tmp_path, cache_dir)
