@@ -1,5 +1,6 @@
 # vrft: `make run` runs the default experiment, `make test` the test suite; each sets up .venv when it is
-# missing or older than pyproject.toml. torch is pinned in the same install so pip takes the CPU wheel here.
+# missing or older than pyproject.toml or constraints.txt. torch is pinned in the same install so pip takes the CPU
+# wheel here; constraints.txt pins every other package's exact version (results depend on library code).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -9,10 +10,10 @@ EXTRAS  := dev,lvis,wandb-reports,joblib,official
 
 .PHONY: run test test-quick lint format bench clean-cache
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q -c constraints.txt "$(TORCH)" -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 run: $(STAMP)
