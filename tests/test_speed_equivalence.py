@@ -270,3 +270,45 @@ def test_bench_serves_trl_the_prompts_vrft_trains_on():
     served = [r for _ in range(spec.warmup + spec.steps) for r in next(loader)]
     assert rows_in_order(rows, spec) == served
     assert len({r["id"] for r in served}) == len(rows)  # several passes over the rows: the order matters
+
+
+def test_shared_rollout_decodes_into_a_preallocated_cache(setup, monkeypatch):
+    """The equalities above cover the lean decode loop: it is the path taken, and its cache is preallocated for
+    the whole completion (no growing concatenation); a cache that cannot be preallocated falls back to generate."""
+    from vrft.grpo import rollout as rollout_module
+    from vrft.grpo.decode import PreallocatedLayer
+
+    model, _, tokens, inputs = setup
+    seen = []
+    real = rollout_module.decode
+
+    def spy(model, first, cache, **kwargs):
+        seen.append([(type(layer), layer.key_buffer.shape[-2]) for layer in cache.layers])
+        return real(model, first, cache, **kwargs)
+
+    monkeypatch.setattr(rollout_module, "decode", spy)
+    sampling = SamplingSpec(max_new_tokens=10, min_new_tokens=10)
+    lean = engines(tokens, sampling)[1]
+    torch.manual_seed(0)
+    a = lean(model, inputs, G)
+    P = inputs["input_ids"].shape[1]
+    assert seen and all(kind is PreallocatedLayer and n == P + 9 for kind, n in seen[0])
+    monkeypatch.setattr(rollout_module, "preallocate", lambda cache, extra: False)
+    torch.manual_seed(0)
+    b = lean(model, inputs, G)
+    assert len(seen) == 1, "generate should have continued"
+    assert torch.equal(a.completion_ids, b.completion_ids)
+
+
+def test_preallocated_layer_refuses_to_overflow():
+    from transformers.cache_utils import DynamicLayer
+
+    from vrft.grpo.decode import PreallocatedLayer
+
+    layer = DynamicLayer()
+    layer.update(torch.ones(1, 1, 3, 2), torch.ones(1, 1, 3, 2))
+    pre = PreallocatedLayer(layer, extra=1)
+    k, v = pre.update(torch.full((1, 1, 1, 2), 2.0), torch.full((1, 1, 1, 2), 3.0))
+    assert k.shape[-2] == 4 and pre.get_seq_length() == 4 and float(v[0, 0, -1, 0]) == 3.0
+    with pytest.raises(RuntimeError, match="preallocated cache full"):
+        pre.update(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))

@@ -15,6 +15,7 @@ def side_line(r: dict) -> str:
         f"CPU {r['cpu_per_wall']:.2f} s per wall s, "
         f"peak RSS {r['peak_rss_mib']:.0f} MiB (ru_maxrss), precision {r['precision']}, "
         f"{'shared prefill, ' if r.get('shared_prefill') else ''}"
+        f"{'lean decode, ' if r.get('lean_decode') else ''}"
         f"completion length {r['completion_len']}"
     )
 

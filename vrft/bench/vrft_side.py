@@ -77,6 +77,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     module = build_module(cfg, policy, processor, tokens, [capture], codec)
     engine = module.rollout_engine
     engine.sampling = dataclasses.replace(engine.sampling, min_new_tokens=spec.length)
+    engine.lean_decode = spec.lean_decode
     if (
         not spec.shared_prefill
     ):  # the plain paths: generate(num_return_sequences=G), full forwards per completion
@@ -93,6 +94,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     out["completion_len"] = mean_of(capture.rows, "train/completion_len")
     out["precision"] = cfg.trainer.precision
     out["shared_prefill"] = spec.shared_prefill
+    out["lean_decode"] = spec.lean_decode and spec.shared_prefill
     out.update(device_figures(capture.rows, spec, policy))
     return out
 

@@ -4,9 +4,10 @@ where vLLM is absent.
 
 The `hf` engine prefills each prompt once and shares its cache across the group (vrft.grpo.prefill): the first
 token of every completion is sampled here from the prompt's logits, repeated G times, through the same logits
-processors in the same order as `generate`, and `generate` continues from the repeated cache. With the same seed it
-draws the same tokens as a plain `generate(num_return_sequences=G)` (`shared_prefill=False`), which encodes the
-image and prefills the prompt G times.
+processors in the same order as `generate`, and the rest is decoded from the repeated cache, preallocated for the
+whole completion, by `generate`'s sampling loop without its per-token machinery (vrft.grpo.decode). With the same
+seed it draws the same tokens as a plain `generate(num_return_sequences=G)` (`shared_prefill=False`), which
+encodes the image and prefills the prompt G times.
 
 Every sampling setting is passed explicitly (temperature, top_p, top_k, repetition_penalty, max_new_tokens):
 Qwen2-VL ships a near-greedy generation_config (top_k=1, top_p=0.001) that would otherwise fill unset values and
@@ -32,7 +33,8 @@ from transformers import (
 )
 
 from vrft.grpo.batching import Rollout, repeat_vision
-from vrft.grpo.prefill import PROMPT_KEYS, cache_kwarg, can_share, prefill, rope_holder
+from vrft.grpo.decode import decode, preallocate
+from vrft.grpo.prefill import PROMPT_KEYS, cache_kwarg, can_share, completion_positions, prefill, rope_holder
 from vrft.registry import Registry
 
 ROLLOUTS = Registry("rollout engine")
@@ -121,12 +123,16 @@ class HFRollout:
         suppress_ids: list[int],
         processor=None,
         shared_prefill: bool = True,
+        lean_decode: bool = True,
     ):
         self.sampling = sampling
         self.eos_ids = eos_ids
         self.pad_id = pad_id
         self.suppress_ids = suppress_ids
         self.shared_prefill = shared_prefill
+        self.lean_decode = (
+            lean_decode  # False: the shared path continues with `generate` (for a before/after)
+        )
 
     def config(self, s: SamplingSpec, num_return_sequences: int) -> GenerationConfig:
         return generation_config(
@@ -180,9 +186,31 @@ class HFRollout:
         return scores.argmax(dim=-1, keepdim=True)
 
     def continue_from(self, model, inputs, first: torch.Tensor, cache, group_size: int) -> torch.Tensor:
-        """`generate` the remaining tokens on top of the repeated prompt cache; returns (N, T) completion ids."""
+        """The remaining tokens on top of the repeated prompt cache; returns (N, T') completion ids. `decode`
+        (into a cache preallocated for the whole completion) draws what `generate` would; `generate` itself is
+        kept for caches that cannot be preallocated."""
         s, P = self.sampling, inputs["input_ids"].shape[1]
         rep = {k: inputs[k].repeat_interleave(group_size, dim=0) for k in PROMPT_KEYS}
+        if self.lean_decode and preallocate(cache, s.max_new_tokens - 1):
+            full_mask = torch.cat(
+                [rep["attention_mask"], first.new_ones(first.shape[0], s.max_new_tokens)], 1
+            )
+            procs = first_token_processors(
+                s, prompt_len=P, eos_ids=self.eos_ids, suppress_ids=self.suppress_ids
+            )
+            return decode(
+                model,
+                first,
+                cache,
+                prompt_ids=rep["input_ids"],
+                full_mask=full_mask,
+                positions=completion_positions(full_mask, P, rope_holder(model).rope_deltas),
+                processors=procs,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                do_sample=s.do_sample,
+                cache_kwarg=cache_kwarg(model),
+            )
         rest = replace(s, max_new_tokens=s.max_new_tokens - 1, min_new_tokens=max(0, s.min_new_tokens - 1))
         out = model.generate(
             input_ids=torch.cat([rep["input_ids"], first], dim=1),

@@ -1,0 +1,105 @@
+"""Token-by-token sampling on top of a prefilled, repeated prompt cache: `generate`'s sampling loop without its
+per-token machinery, into a KV cache allocated once for the whole completion.
+
+`decode` runs the same model forward per token as `generate` (one new token per row, the cache, the 2-D attention
+mask, mRoPE positions `cumsum(mask) - 1 + rope_deltas`), applies the same logits processors to float32 logits,
+draws with one `multinomial` over all rows per step, pads rows that have ended and stops when every row has ended
+or the length cap is reached. So with the same seed it draws the same tokens as `generate` and leaves the random
+generator in the same state (tests/test_speed_equivalence.py). `preallocate` swaps each cache layer's growing
+`torch.cat` for writes into one buffer of the final length (the keys and values seen by attention are the same).
+
+Left out: greedy-search extras (beam search, assisted decoding), stopping strings, streamers, logits processors
+that read past tokens other than their count (repetition penalty: see vrft.grpo.rollout).
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import LogitsProcessorList
+from transformers.cache_utils import DynamicLayer
+
+
+class PreallocatedLayer(DynamicLayer):
+    """A cache layer holding its keys and values in buffers `extra` tokens longer than the prefilled prompt;
+    `update` writes the new tokens in place and returns views of the filled part."""
+
+    def __init__(self, layer: DynamicLayer, extra: int):
+        super().__init__()
+        keys, values = layer.keys, layer.values
+        self.length = keys.shape[-2]
+        shape = (*keys.shape[:-2], self.length + extra, keys.shape[-1])
+        self.key_buffer, self.value_buffer = keys.new_empty(shape), values.new_empty(shape)
+        self.key_buffer[..., : self.length, :] = keys
+        self.value_buffer[..., : self.length, :] = values
+        self.device, self.is_initialized = keys.device, True
+        self._views()
+
+    def _views(self) -> None:
+        self.keys = self.key_buffer[..., : self.length, :]
+        self.values = self.value_buffer[..., : self.length, :]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        start, self.length = self.length, self.length + key_states.shape[-2]
+        if self.length > self.key_buffer.shape[-2]:
+            raise RuntimeError(f"preallocated cache full: {self.length} > {self.key_buffer.shape[-2]} tokens")
+        self.key_buffer[..., start : self.length, :] = key_states
+        self.value_buffer[..., start : self.length, :] = value_states
+        self._views()
+        return self.keys, self.values
+
+
+def preallocate(cache, extra: int) -> bool:
+    """Give every layer of a prefilled DynamicCache room for `extra` more tokens; False (cache untouched) when the
+    cache has layers of another kind (sliding-window, quantized, ...)."""
+    layers = getattr(cache, "layers", None)
+    if not layers or any(type(layer) is not DynamicLayer or not layer.is_initialized for layer in layers):
+        return False
+    cache.layers = [PreallocatedLayer(layer, extra) for layer in layers]
+    return True
+
+
+def decode(
+    model,
+    first: torch.Tensor,
+    cache,
+    *,
+    prompt_ids: torch.Tensor,
+    full_mask: torch.Tensor,
+    positions: torch.Tensor,
+    processors: LogitsProcessorList,
+    eos_ids: list[int],
+    pad_id: int,
+    do_sample: bool,
+    cache_kwarg: str,
+) -> torch.Tensor:
+    """(N, T') completion ids, T' <= T, starting with `first` (N, 1).
+
+    Args:
+        prompt_ids: (N, P) the repeated prompts (processors see prompt + completion so far, as in `generate`).
+        full_mask: (N, P + T) prompt mask followed by ones; positions: (3, N, T) mRoPE positions of the completion.
+    """
+    N, P, T = first.shape[0], prompt_ids.shape[1], full_mask.shape[1] - prompt_ids.shape[1]
+    ids = torch.cat([prompt_ids, prompt_ids.new_full((N, T), pad_id)], dim=1)
+    ids[:, P] = first[:, 0]
+    eos = torch.tensor(eos_ids, device=first.device)
+    unfinished = ~torch.isin(first[:, 0], eos)
+    t = 1
+    while t < T and bool(unfinished.any()):
+        out = model(
+            input_ids=ids[:, P + t - 1 : P + t],
+            attention_mask=full_mask[:, : P + t],
+            position_ids=positions[:, :, t - 1 : t],
+            use_cache=True,
+            logits_to_keep=1,
+            **{cache_kwarg: cache},
+        )
+        scores = processors(ids[:, : P + t], out.logits[:, -1].to(copy=True, dtype=torch.float32))
+        if do_sample:
+            nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            nxt = scores.argmax(dim=-1)
+        nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad_id))
+        ids[:, P + t] = nxt
+        unfinished &= ~torch.isin(nxt, eos)
+        t += 1
+    return ids[:, P : P + t]
