@@ -312,3 +312,17 @@ def test_preallocated_layer_refuses_to_overflow():
     assert k.shape[-2] == 4 and pre.get_seq_length() == 4 and float(v[0, 0, -1, 0]) == 3.0
     with pytest.raises(RuntimeError, match="preallocated cache full"):
         pre.update(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
+
+
+@pytest.mark.parametrize("length", [5, 6, 7])  # before, at and after the minimum of 2 new tokens
+def test_banned_tokens_equal_min_new_tokens_then_suppress(length):
+    from transformers import MinNewTokensLengthLogitsProcessor, SuppressTokensLogitsProcessor
+
+    from vrft.grpo.decode import BannedTokens
+
+    scores, ids = torch.randn(3, 50), torch.zeros(3, length, dtype=torch.long)
+    hf = SuppressTokensLogitsProcessor([4, 9])(
+        ids, MinNewTokensLengthLogitsProcessor(4, 2, [7, 8])(ids, scores)
+    )
+    ours = BannedTokens(4, 2, [7, 8], [4, 9], 50)(ids, scores)
+    assert torch.equal(ours, hf) and bool(torch.isinf(ours[:, 7]).all()) == (length < 6)

@@ -48,6 +48,24 @@ class PreallocatedLayer(DynamicLayer):
         return self.keys, self.values
 
 
+class BannedTokens:
+    """`MinNewTokensLengthLogitsProcessor` then `SuppressTokensLogitsProcessor` in one step: their vocabulary masks
+    are built once (the end-of-sequence ids are banned while fewer than `min_new_tokens` tokens follow the
+    prompt), and the banned entries are set to -inf exactly as those processors set them."""
+
+    def __init__(self, prompt_len: int, min_new_tokens: int, eos_ids, suppress_ids, vocab: int):
+        self.prompt_len, self.min_new_tokens = prompt_len, min_new_tokens
+        self.after = torch.zeros(vocab, dtype=torch.bool)
+        self.after[[i for i in suppress_ids if 0 <= i < vocab]] = True
+        self.before = self.after.clone()
+        self.before[[i for i in eos_ids if 0 <= i < vocab]] = True
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        early = input_ids.shape[-1] - self.prompt_len < self.min_new_tokens
+        mask = (self.before if early else self.after).to(scores.device)
+        return scores.masked_fill(mask, -float("inf"))
+
+
 def preallocate(cache, extra: int) -> bool:
     """Give every layer of a prefilled DynamicCache room for `extra` more tokens; False (cache untouched) when the
     cache has layers of another kind (sliding-window, quantized, ...)."""

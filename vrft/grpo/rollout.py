@@ -33,7 +33,7 @@ from transformers import (
 )
 
 from vrft.grpo.batching import Rollout, repeat_vision
-from vrft.grpo.decode import decode, preallocate
+from vrft.grpo.decode import BannedTokens, decode, preallocate
 from vrft.grpo.prefill import PROMPT_KEYS, cache_kwarg, can_share, completion_positions, prefill, rope_holder
 from vrft.registry import Registry
 
@@ -79,14 +79,30 @@ def first_token_processors(
         procs.append(MinNewTokensLengthLogitsProcessor(prompt_len, s.min_new_tokens, eos_ids))
     if suppress_ids:
         procs.append(SuppressTokensLogitsProcessor(suppress_ids))
-    if s.do_sample:
-        if s.temperature != 1.0:
-            procs.append(TemperatureLogitsWarper(s.temperature))
-        if s.top_k:
-            procs.append(TopKLogitsWarper(top_k=s.top_k))
-        if s.top_p < 1.0:
-            procs.append(TopPLogitsWarper(top_p=s.top_p))
-    return procs
+    return LogitsProcessorList(procs + warpers(s))
+
+
+def decode_processors(
+    s: SamplingSpec, *, prompt_len: int, eos_ids: list[int], suppress_ids: list[int], vocab: int
+) -> LogitsProcessorList:
+    """`first_token_processors` for every later token: min-new-tokens and suppress as one mask built once
+    (`BannedTokens`, the same -inf entries), then the same warpers."""
+    banned = BannedTokens(prompt_len, s.min_new_tokens, eos_ids, suppress_ids, vocab)
+    return LogitsProcessorList([banned, *warpers(s)])
+
+
+def warpers(s: SamplingSpec) -> list:
+    """temperature, top-k, top-p, in `generate`'s order; none for greedy decoding."""
+    if not s.do_sample:
+        return []
+    out = []
+    if s.temperature != 1.0:
+        out.append(TemperatureLogitsWarper(s.temperature))
+    if s.top_k:
+        out.append(TopKLogitsWarper(top_k=s.top_k))
+    if s.top_p < 1.0:
+        out.append(TopPLogitsWarper(top_p=s.top_p))
+    return out
 
 
 class EndedAt(StoppingCriteria):
