@@ -71,3 +71,20 @@ def test_device_mode_runs_on_cpu_with_a_tiny_model(cache_dir, capsys):
     assert "2 prompts x G=2 completions of 6 tokens" in out
     tps = float(out.strip().splitlines()[-1].split(": ")[1])
     assert tps > 0
+
+
+@pytest.mark.parametrize("model", ["qwen2_vl_2b", "qwen2_5_vl_3b"])
+def test_device_mode_run_config_composes_with_the_paper_work(model, tmp_path):
+    from vrft.bench.workload import compose
+
+    spec, _ = parse(["--device", "cuda", "--model", model])
+    cfg = compose(spec, tmp_path, [f"model.path={tmp_path}"])
+    a, t = cfg.algo, cfg.trainer
+    assert (a.prompts_per_step, a.prompts_per_batch, a.num_generations) == (16, 4, 8)
+    assert a.sampling.max_new_tokens == 256 and cfg.task.synthetic["image_size"] == 448
+    assert (t.accelerator, t.precision, cfg.model.dtype, cfg.model.name) == (
+        "gpu",
+        "bf16-mixed",
+        "bfloat16",
+        model,
+    )
