@@ -330,4 +330,6 @@ def check_reward(r: RewardCfg) -> None:
         _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARDS)))
     _one_of("reward.compat", r.compat, COMPAT_MODES)
     if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
-        raise ConfigError("reward.compat=official needs the math-verify package (pip install 'vrft[official]')")
+        raise ConfigError(
+            "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"
+        )
