@@ -8,11 +8,14 @@ from collections import Counter
 
 import pytest
 
+from vrft.config import SplitCfg, TaskCfg, check_task
 from vrft.data.coco import read_detection
-from vrft.data.fewshot import sample_shots
+from vrft.data.fewshot import queries_of_shot_images, sample_shots
 from vrft.data.records import ClassificationRecord, DetectionRecord, GroundingRecord
 from vrft.data.standins import write_coco
+from vrft.data.tasks import build_task_data
 from vrft.errors import ConfigError, DataError
+from vrft.models.codec import Norm1000Codec
 
 
 def _cls_records(per_class: dict[str, int]) -> list[ClassificationRecord]:
@@ -119,3 +122,64 @@ def test_detection_standin_k_images_per_category(tmp_path):
         assert Counter(r.category for r in picked) == dict.fromkeys(cats, shots)
         assert all(r.boxes for r in picked)
         assert sample_shots(list(reversed(records)), shots, seed=11) == picked
+
+
+def test_queries_of_shot_images_add_the_other_and_absent_categories_of_each_shot_image():
+    records = [_det(1, "cat", 1), _det(1, "dog", 0), _det(2, "cat", 0), _det(2, "dog", 1), _det(3, "cat", 1)]
+    shots = sample_shots(records, 1, seed=0)
+    wide = queries_of_shot_images(records, shots)
+    images = {r.image_id for r in shots}
+    assert wide == [r for r in records if r.image_id in images]
+    assert {(r.image_id, r.category) for r in shots} < {(r.image_id, r.category) for r in wide}
+    assert any(not r.boxes for r in wide)  # absent categories of a shot image are negative queries
+
+
+def _task(ann, images, train_query: str, cats: list[str]) -> TaskCfg:
+    split = dict(reader="coco", path=str(ann), images=str(images))
+    return TaskCfg(
+        name="t",
+        shots=2,
+        categories=cats,
+        query="all",
+        train_query=train_query,
+        train=SplitCfg(**split, split="train"),
+        test=SplitCfg(**split, split="test"),
+    )
+
+
+def test_train_query_all_asks_every_category_of_the_same_shot_images(tmp_path):
+    cats = ["bus", "train", "cat", "dog"]
+    ann, images = write_coco(tmp_path, 30, cats, seed=0)
+    codec = Norm1000Codec()
+    gt = build_task_data(_task(ann, images, "gt", cats), codec, seed=3, skip_bad=False, max_test=None)
+    wide = build_task_data(_task(ann, images, "all", cats), codec, seed=3, skip_bad=False, max_test=None)
+    key = lambda row: (row["image"], row["problem"])  # noqa: E731
+    shot_images = {row["image"] for row in gt.train_rows}
+    assert {row["image"] for row in wide.train_rows} == shot_images  # the same images, no new ones
+    assert {key(r) for r in gt.train_rows} <= {key(r) for r in wide.train_rows}
+    assert len(wide.train_rows) == len(shot_images) * len(cats)  # every category asked of every shot image
+    assert sum("No Objects" in r["solution"] for r in wide.train_rows) > 0
+    assert not any("No Objects" in r["solution"] for r in gt.train_rows)
+
+
+def test_train_query_all_needs_a_detection_split():
+    task = TaskCfg(name="t", family="classification", train_query="all", train=SplitCfg(reader="coop_split"))
+    with pytest.raises(ConfigError, match=r"task.train_query.*coop_split"):
+        check_task(task)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0])
+def test_train_negatives_thin_the_absent_queries_per_positive(ratio):
+    records = [
+        _det(i, c, int(c == "cat" or (i % 2 and c == "dog")))
+        for i in range(1, 9)
+        for c in ["cat", "dog", "bus", "car"]
+    ]
+    shots = sample_shots(records, 4, seed=0)
+    wide = queries_of_shot_images(records, [r for r in shots if r.boxes], ratio, seed=1)
+    for image in {r.image_id for r in wide}:
+        pos = sum(bool(r.boxes) for r in wide if r.image_id == image)
+        neg = sum(not r.boxes for r in wide if r.image_id == image)
+        assert pos == sum(bool(r.boxes) for r in records if r.image_id == image)  # every positive kept
+        assert int(ratio * pos) <= neg <= int(ratio * pos) + 1
+    assert wide == queries_of_shot_images(records, shots, ratio, seed=1)  # deterministic by seed

@@ -193,3 +193,15 @@ def test_cli_help_lists_the_groups(tmp_path):
         assert f"{group}:" in res.stdout, f"group {group!r} missing from --help"
     for name in ("coco_fewshot", "qwen2_vl_2b", "dr_grpo", "paper_lisa", "shots"):
         assert name in res.stdout
+
+
+def test_detection_study_cells_are_the_few_shot_detection_runs():
+    """The README's detection few-shot seeds are the study's GRPO 4-shot cells: same run but for the W&B group."""
+    study = load_config(composed(["experiment=synth_study_det", "task.shots=4", "algo=synth_grpo", "seed=1"]))
+    single = load_config(composed(["experiment=synth_det_fewshot", "seed=1"]))
+    assert study.logger.group == "synth-study-det"
+    assert dataclasses.replace(study, logger=single.logger) == single
+    assert single.task.train_query == "all" and single.task.train_negatives == 0.5
+    assert single.model.family == "qwen3_vl" and single.model.path == "synthetic:synth_base"
+    params = composed(["experiment=synth_study_det"]).hydra.sweeper.params
+    assert params == {"task.shots": "4,16", "algo": "synth_grpo,synth_sft", "seed": "0,1,2"}

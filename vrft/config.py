@@ -21,6 +21,7 @@ from vrft.errors import ConfigError
 FAMILIES = ("classification", "detection", "grounding")
 READERS = ("coco", "lvis", "coop_split", "fgvc_aircraft", "reasonseg", "virft")
 QUERIES = ("gt", "all", "exist_map")
+TRAIN_QUERIES = ("gt", "all")
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
 KL_ESTIMATORS = ("k1", "k2", "k3")
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
@@ -49,6 +50,10 @@ class TaskCfg:
     prompt_fields: dict[str, Any] = field(default_factory=dict)
     metric: str = "mAP"
     query: str = "gt"
+    train_query: str = "gt"  # gt: the shots' (image, category) pairs | all: every category of each shot image
+    train_negatives: float | None = (
+        None  # with train_query all: absent queries per positive of an image (None: all)
+    )
     exist_map: str | None = None
     synthetic: dict[str, Any] | None = None
     train: SplitCfg = field(default_factory=SplitCfg)
@@ -276,6 +281,19 @@ def check(run: RunCfg) -> None:
 def check_task(t: TaskCfg) -> None:
     _one_of("task.family", t.family, FAMILIES)
     _one_of("task.query", t.query, QUERIES)
+    _one_of("task.train_query", t.train_query, TRAIN_QUERIES)
+    _require(
+        t.train_query == "gt" or t.train.reader in ("coco", "lvis"),
+        "task.train_query",
+        t.train_query,
+        f"'all' needs a COCO or LVIS training split (task.train.reader is {t.train.reader!r})",
+    )
+    _require(
+        t.train_negatives is None or t.train_negatives >= 0,
+        "task.train_negatives",
+        t.train_negatives,
+        "must be >= 0 (absent-category queries per positive one) or null (all)",
+    )
     _require(
         t.shots is None or t.shots > 0, "task.shots", t.shots, "must be a positive integer or null (all)"
     )

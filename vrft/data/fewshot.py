@@ -10,7 +10,10 @@ The draw is deterministic for a seed and independent of the input order: shots a
 path) before a per-class generator seeded by `(seed, class)` shuffles them, so a class's draw does not depend
 on the other classes, and with one seed the k-shot set is contained in the (k+1)-shot set. A class with fewer
 than `shots` examples raises a `DataError` listing the short classes, unless `allow_fewer=True` (then all of
-its examples are taken and a warning is logged). Left out: balancing over box counts, and TFA-style greedy
+its examples are taken and a warning is logged). `queries_of_shot_images(records, shots, negatives, seed)` widens
+detection shots to the queries of their images (`task.train_query: all`): the other categories present and the
+absent ones ("No Objects"; all, or `task.train_negatives` x as many as the image's positives), which a k-shot image
+annotated for every category gives without new labels. Left out: balancing over box counts, and TFA-style greedy
 sampling where one image's extra categories count towards their quota.
 """
 
@@ -107,3 +110,26 @@ def sample_shots(
     if not out:
         raise DataError(f"few-shot sampling with shots={shots} selected no records")
     return out
+
+
+def queries_of_shot_images(
+    records: Sequence[Any], shots: Sequence[Any], negatives: float | None = None, seed: int = 0
+) -> list[Any]:
+    """Every detection record of the images that hold a shot, in reading order: all positive queries and, per
+    image, all negative ones (`negatives` None) or a draw of `negatives` x as many as the image has positives
+    (seeded by `(seed, image)`, the fraction drawn by coin)."""
+    images = {_ident(r) for r in shots}
+    by_image: dict[Any, list[Any]] = {}
+    for r in records:
+        if _ident(r) in images:
+            by_image.setdefault(_ident(r), []).append(r)
+    keep: set[int] = set()
+    for image, recs in by_image.items():
+        pos = [r for r in recs if r.boxes]
+        neg = [r for r in recs if not r.boxes]
+        if negatives is not None:
+            rng = random.Random(f"{seed}/negatives/{image}")
+            want = negatives * len(pos)
+            neg = rng.sample(neg, min(len(neg), int(want) + (rng.random() < want - int(want))))
+        keep.update(id(r) for r in pos + neg)
+    return [r for r in records if id(r) in keep]

@@ -1,7 +1,8 @@
 """From a task config to training and held-out rows: read the source format, sample shots, check images, build rows.
 
 Training queries are the ground-truth (image, category) pairs of the sampled shots, as the released few-shot sets
-(one positive query per row); held-out queries follow the task's query protocol (gt, all, or an existence map).
+(one positive query per row), or with `task.train_query: all` every category asked of each shot image (absent ones
+answer "No Objects", as the held-out protocol `query: all` asks them); held-out queries follow the task's query protocol (gt, all, or an existence map).
 Synthetic tasks are first written to disk in the real format (`vrft.synthetic`) and then read by the same readers.
 Left out: mixing several tasks in one run.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from vrft.config import SplitCfg, TaskCfg
 from vrft.data.classification import read_classification
 from vrft.data.coco import read_detection
-from vrft.data.fewshot import sample_shots
+from vrft.data.fewshot import queries_of_shot_images, sample_shots
 from vrft.data.images import filter_readable
 from vrft.data.reasonseg import read_reasonseg
 from vrft.data.rows import to_row
@@ -43,7 +44,7 @@ def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool)
         raise ConfigError(f"task.{'train' if train else 'test'}.path is not set for task {task.name}")
     if split.reader in ("coco", "lvis"):
         cats = task.categories if train else (task.eval_categories or task.categories)
-        query = "gt" if train else task.query
+        query = task.train_query if train else task.query
         return read_detection(
             split.path, split.images or "", cats, query=query, exist_map=task.exist_map, kind=split.reader
         )
@@ -78,15 +79,25 @@ def cap_by_image(records: list[Any], max_samples: int | None, seed: int) -> list
     return out
 
 
+def training_records(records: list[Any], task: TaskCfg, seed: int) -> list[Any]:
+    """The shots drawn by seed (all records when `shots` is null), widened to every query of their images with
+    `train_query: all` (absent ones thinned to `train_negatives` per positive when set)."""
+    if not records or isinstance(records[0], dict):  # released rows: used as they are
+        return records
+    try:
+        shots = records if task.shots is None else sample_shots(records, task.shots, seed)
+        if task.train_query == "all":
+            positives = [r for r in shots if getattr(r, "boxes", None)]
+            return queries_of_shot_images(records, positives, task.train_negatives, seed)
+        return shots
+    except DataError as err:  # name the split file and the keys, as every other data error does
+        raise DataError(
+            f"{task.train.path}: {err} (task.shots={task.shots}, task.categories={task.categories})"
+        ) from None
+
+
 def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
-    train = read_records(task.train, task, train=True, skip_bad=skip_bad)
-    if task.shots is not None and not (train and isinstance(train[0], dict)):
-        try:
-            train = sample_shots(train, task.shots, seed)
-        except DataError as err:  # name the split file and the keys, as every other data error does
-            raise DataError(
-                f"{task.train.path}: {err} (task.shots={task.shots}, task.categories={task.categories})"
-            ) from None
+    train = training_records(read_records(task.train, task, train=True, skip_bad=skip_bad), task, seed)
     test = cap_by_image(read_records(task.test, task, train=False, skip_bad=skip_bad), max_test, seed)
     train, skipped_train = filter_readable(train, skip_bad)
     test, skipped_test = filter_readable(test, skip_bad)
