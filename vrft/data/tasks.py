@@ -82,7 +82,7 @@ def cap_by_image(records: list[Any], max_samples: int | None, seed: int) -> list
 def training_records(records: list[Any], task: TaskCfg, seed: int) -> list[Any]:
     """The shots drawn by seed (all records when `shots` is null), widened to every query of their images with
     `train_query: all` (absent ones thinned to `train_negatives` per positive when set)."""
-    if not records or isinstance(records[0], dict):  # released rows: used as they are
+    if records and isinstance(records[0], dict):  # released rows: used as they are
         return records
     try:
         shots = records if task.shots is None else sample_shots(records, task.shots, seed)
