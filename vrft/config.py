@@ -51,9 +51,8 @@ class TaskCfg:
     metric: str = "mAP"
     query: str = "gt"
     train_query: str = "gt"  # gt: the shots' (image, category) pairs | all: every category of each shot image
-    train_negatives: float | None = (
-        None  # with train_query all: absent queries per positive of an image (None: all)
-    )
+    # with train_query all: absent-category queries kept per positive one of an image (None: all of them)
+    train_negatives: float | None = None
     exist_map: str | None = None
     synthetic: dict[str, Any] | None = None
     train: SplitCfg = field(default_factory=SplitCfg)

@@ -128,8 +128,12 @@ def queries_of_shot_images(
         pos = [r for r in recs if r.boxes]
         neg = [r for r in recs if not r.boxes]
         if negatives is not None:
-            rng = random.Random(f"{seed}/negatives/{image}")
-            want = negatives * len(pos)
-            neg = rng.sample(neg, min(len(neg), int(want) + (rng.random() < want - int(want))))
+            neg = sample_negatives(random.Random(f"{seed}/negatives/{image}"), neg, len(pos), negatives)
         keep.update(id(r) for r in pos + neg)
     return [r for r in records if id(r) in keep]
+
+
+def sample_negatives(rng: random.Random, negatives: list[Any], positives: int, ratio: float) -> list[Any]:
+    """`ratio` x `positives` of `negatives` drawn with `rng` (the fractional part by a coin), at most all of them."""
+    want = ratio * positives
+    return rng.sample(negatives, min(len(negatives), int(want) + (rng.random() < want - int(want))))

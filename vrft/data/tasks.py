@@ -2,7 +2,8 @@
 
 Training queries are the ground-truth (image, category) pairs of the sampled shots, as the released few-shot sets
 (one positive query per row), or with `task.train_query: all` every category asked of each shot image (absent ones
-answer "No Objects", as the held-out protocol `query: all` asks them); held-out queries follow the task's query protocol (gt, all, or an existence map).
+answer "No Objects", as the held-out protocol `query: all` asks them); held-out queries follow the task's query
+protocol (gt, all, or an existence map).
 Synthetic tasks are first written to disk in the real format (`vrft.synthetic`) and then read by the same readers.
 Left out: mixing several tasks in one run.
 """

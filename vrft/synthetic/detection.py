@@ -20,6 +20,7 @@ import random
 from pathlib import Path
 
 from vrft.data.coco import read_detection
+from vrft.data.fewshot import sample_negatives
 from vrft.data.prompts import PROMPTS
 from vrft.data.rows import detection_solution
 from vrft.data.standins import write_virft_hf
@@ -90,9 +91,7 @@ def sft_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
     for image_id in sorted(by_image):
         pos = [r for r in by_image[image_id] if r.boxes]
         neg = [r for r in by_image[image_id] if not r.boxes]
-        want = spec.negatives * len(pos)
-        k = min(len(neg), int(want) + (rng.random() < want - int(want)))
-        out.extend(pos + rng.sample(neg, k))
+        out.extend(pos + sample_negatives(rng, neg, len(pos), spec.negatives))
     return out
 
 
