@@ -18,7 +18,7 @@ from vrft.data.collate import PromptCollator
 from vrft.grpo import prefill as prefill_module
 from vrft.grpo.forward import sequence_logps
 from vrft.grpo.rollout import HFRollout, SamplingSpec
-from vrft.models import TINY, ModelSpec, load_model
+from vrft.models import TINY, LoraSpec, ModelSpec, apply_lora, load_model
 
 torch.set_num_threads(1)
 G = 4
@@ -272,32 +272,112 @@ def test_bench_serves_trl_the_prompts_vrft_trains_on():
     assert len({r["id"] for r in served}) == len(rows)  # several passes over the rows: the order matters
 
 
-def test_shared_rollout_decodes_into_a_preallocated_cache(setup, monkeypatch):
-    """The equalities above cover the lean decode loop: it is the path taken, and its cache is preallocated for
-    the whole completion (no growing concatenation); a cache that cannot be preallocated falls back to generate."""
+def test_shared_rollout_decode_paths(setup, monkeypatch):
+    """The equalities above run the lean step (vrft.grpo.lean_step): it is the path taken. With `lean_step=False`
+    the model's own forward decodes into a cache preallocated for the whole completion, and a cache that cannot be
+    preallocated falls back to `generate`; all three draw the same tokens."""
     from vrft.grpo import rollout as rollout_module
     from vrft.grpo.decode import PreallocatedLayer
+    from vrft.grpo.lean_step import LeanStep
 
     model, _, tokens, inputs = setup
-    seen = []
-    real = rollout_module.decode
+    built, hf_caches = [], []
+    real_build, real_hf = LeanStep.build.__func__, rollout_module.hf_step
 
-    def spy(model, first, cache, **kwargs):
-        seen.append([(type(layer), layer.key_buffer.shape[-2]) for layer in cache.layers])
-        return real(model, first, cache, **kwargs)
+    def spy_build(cls, *args, **kwargs):
+        built.append(real_build(cls, *args, **kwargs))
+        return built[-1]
 
-    monkeypatch.setattr(rollout_module, "decode", spy)
+    def spy_hf(model, cache, **kwargs):
+        hf_caches.append([(type(layer), layer.key_buffer.shape[-2]) for layer in cache.layers])
+        return real_hf(model, cache, **kwargs)
+
+    monkeypatch.setattr(LeanStep, "build", classmethod(spy_build))
+    monkeypatch.setattr(rollout_module, "hf_step", spy_hf)
     sampling = SamplingSpec(max_new_tokens=10, min_new_tokens=10)
     lean = engines(tokens, sampling)[1]
-    torch.manual_seed(0)
-    a = lean(model, inputs, G)
+    out = []
+    for use_lean, can_preallocate in [(True, True), (False, True), (False, False)]:
+        lean.lean_step = use_lean
+        if not can_preallocate:
+            monkeypatch.setattr(rollout_module, "preallocate", lambda cache, extra: False)
+        torch.manual_seed(0)
+        out.append(lean(model, inputs, G).completion_ids)
     P = inputs["input_ids"].shape[1]
-    assert seen and all(kind is PreallocatedLayer and n == P + 9 for kind, n in seen[0])
-    monkeypatch.setattr(rollout_module, "preallocate", lambda cache, extra: False)
+    assert len(built) == 1 and isinstance(built[0], LeanStep), "the lean step should decode the first rollout"
+    assert len(hf_caches) == 1, "the model's forward decodes the second rollout, generate the third"
+    assert all(kind is PreallocatedLayer and n == P + 9 for kind, n in hf_caches[0])
+    assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+def test_lean_step_logits_match_the_model_forward(cache_dir, family):
+    """Step by step, on left-padded prompts with images, the lean step's logits equal the model's forward on the
+    repeated cache to float rounding (fed the same tokens)."""
+    import copy
+
+    from vrft.grpo.decode import hf_step, preallocate
+    from vrft.grpo.lean_step import LeanStep
+    from vrft.grpo.prefill import cache_kwarg, completion_positions, prefill, rope_holder
+    from vrft.models import PRESETS
+
+    name = "tiny" if family == "qwen2_vl" else f"tiny_{family}"
+    spec = ModelSpec(name=family, family=family, max_pixels=50176, tiny=PRESETS[name])
+    model, processor = load_model(spec, cache_dir)
+    model.eval()
+    rows = [
+        {"image": Image.new("RGB", (w, 56), (30, 90, 200)), "problem": p}
+        for w, p in [(112, "Box it."), (56, "Where is the red square in this picture?")]
+    ]
+    inputs = PromptCollator(processor)(rows)["inputs"]
+    assert (inputs["attention_mask"] == 0).any(), "the prompts should be left-padded"
+    B, P = inputs["input_ids"].shape
+    T, N = 8, B * G
     torch.manual_seed(0)
-    b = lean(model, inputs, G)
-    assert len(seen) == 1, "generate should have continued"
-    assert torch.equal(a.completion_ids, b.completion_ids)
+    tokens = torch.randint(0, 200, (N, T))
+    with torch.no_grad():
+        _, cache, deltas = prefill(model, inputs, G, repeat=False)
+        full_mask = torch.cat(
+            [inputs["attention_mask"].repeat_interleave(G, 0), torch.ones(N, T, dtype=torch.long)], 1
+        )
+        positions = completion_positions(full_mask, P, deltas)
+        lean = LeanStep.build(model, copy.deepcopy(cache), inputs["attention_mask"], G, positions[0], T - 1)
+        assert lean is not None
+        cache.batch_repeat_interleave(G)
+        assert preallocate(cache, T - 1)
+        rope_holder(model).rope_deltas = deltas
+        hf = hf_step(model, cache, full_mask=full_mask, positions=positions, cache_kwarg=cache_kwarg(model))
+        for t in range(1, T):
+            ours, theirs = lean(tokens[:, t - 1], t), hf(tokens[:, t - 1], t)
+            assert ours.shape == theirs.shape == (N, model.config.get_text_config().vocab_size)
+            torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+        rope_holder(model).rope_deltas = None
+
+
+def test_lean_step_declines_what_it_does_not_cover(setup):
+    """LoRA-wrapped projections, autocast and gradient mode keep the model's own forward (build returns None)."""
+    import copy
+
+    from vrft.grpo.lean_step import LeanStep
+    from vrft.grpo.prefill import prefill
+
+    model, _, _, inputs = setup
+    with torch.no_grad():
+        _, cache, _ = prefill(model, inputs, G, repeat=False)
+    N, T = inputs["input_ids"].shape[0] * G, 4
+    positions = torch.arange(T).expand(N, T)
+
+    def build(m):
+        return LeanStep.build(m, cache, inputs["attention_mask"], G, positions, T)
+
+    with torch.no_grad():
+        assert build(model) is not None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert build(model) is None
+    assert build(model) is None  # gradients enabled
+    lora = apply_lora(copy.deepcopy(model), LoraSpec(enabled=True, r=2, alpha=4, dropout=0.0))
+    with torch.no_grad():
+        assert build(lora) is None
 
 
 def test_preallocated_layer_refuses_to_overflow():

@@ -16,6 +16,7 @@ def side_line(r: dict) -> str:
         f"peak RSS {r['peak_rss_mib']:.0f} MiB (ru_maxrss), precision {r['precision']}, "
         f"{'shared prefill, ' if r.get('shared_prefill') else ''}"
         f"{'lean decode, ' if r.get('lean_decode') else ''}"
+        f"{'lean step, ' if r.get('lean_step') else ''}"
         f"completion length {r['completion_len']}"
     )
 

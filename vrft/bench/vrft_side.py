@@ -78,6 +78,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     engine = module.rollout_engine
     engine.sampling = dataclasses.replace(engine.sampling, min_new_tokens=spec.length)
     engine.lean_decode = spec.lean_decode
+    engine.lean_step = spec.lean_step
     if (
         not spec.shared_prefill
     ):  # the plain paths: generate(num_return_sequences=G), full forwards per completion
@@ -95,6 +96,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     out["precision"] = cfg.trainer.precision
     out["shared_prefill"] = spec.shared_prefill
     out["lean_decode"] = spec.lean_decode and spec.shared_prefill
+    out["lean_step"] = out["lean_decode"] and spec.lean_step
     out.update(device_figures(capture.rows, spec, policy))
     return out
 

@@ -1,12 +1,15 @@
-"""Token-by-token sampling on top of a prefilled, repeated prompt cache: `generate`'s sampling loop without its
-per-token machinery, into a KV cache allocated once for the whole completion.
+"""Token-by-token sampling on top of a prefilled prompt cache: `generate`'s sampling loop without its per-token
+machinery.
 
-`decode` runs the same model forward per token as `generate` (one new token per row, the cache, the 2-D attention
-mask, mRoPE positions `cumsum(mask) - 1 + rope_deltas`), applies the same logits processors to float32 logits,
-draws with one `multinomial` over all rows per step, pads rows that have ended and stops when every row has ended
-or the length cap is reached. So with the same seed it draws the same tokens as `generate` and leaves the random
-generator in the same state (tests/test_speed_equivalence.py). `preallocate` swaps each cache layer's growing
-`torch.cat` for writes into one buffer of the final length (the keys and values seen by attention are the same).
+`decode` takes one step function per token: `hf_step`, the model's own forward as `generate` calls it (one new
+token per row, the repeated cache preallocated for the whole completion, the 2-D attention mask, mRoPE positions
+`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step over the unrepeated prompt cache.
+It applies the same logits processors as `generate` to float32 logits, draws with one `multinomial` over all rows
+per step, pads rows that have ended and stops when every row has ended or the length cap is reached. So with
+`hf_step` and the same seed it draws the same tokens as `generate` and leaves the random generator in the same
+state; the lean step's logits agree with the model's to float rounding (tests/test_speed_equivalence.py checks
+both). `preallocate` swaps each cache layer's growing `torch.cat` for writes into one buffer of the final length
+(the keys and values seen by attention are the same).
 
 Left out: greedy-search extras (beam search, assisted decoding), stopping strings, streamers, logits processors
 that read past tokens other than their count (repetition penalty: see vrft.grpo.rollout).
@@ -76,42 +79,52 @@ def preallocate(cache, extra: int) -> bool:
     return True
 
 
-def decode(
-    model,
-    first: torch.Tensor,
-    cache,
-    *,
-    prompt_ids: torch.Tensor,
-    full_mask: torch.Tensor,
-    positions: torch.Tensor,
-    processors: LogitsProcessorList,
-    eos_ids: list[int],
-    pad_id: int,
-    do_sample: bool,
-    cache_kwarg: str,
-) -> torch.Tensor:
-    """(N, T') completion ids, T' <= T, starting with `first` (N, 1).
+def hf_step(model, cache, *, full_mask: torch.Tensor, positions: torch.Tensor, cache_kwarg: str):
+    """A decode step through the model's own forward: `step(tokens (N,), t)` runs completion token t-1 on the
+    preallocated cache and returns the (N, V) logits that predict token t."""
+    P = full_mask.shape[1] - positions.shape[-1]
 
-    Args:
-        prompt_ids: (N, P) the repeated prompts (processors see prompt + completion so far, as in `generate`).
-        full_mask: (N, P + T) prompt mask followed by ones; positions: (3, N, T) mRoPE positions of the completion.
-    """
-    N, P, T = first.shape[0], prompt_ids.shape[1], full_mask.shape[1] - prompt_ids.shape[1]
-    ids = torch.cat([prompt_ids, prompt_ids.new_full((N, T), pad_id)], dim=1)
-    ids[:, P] = first[:, 0]
-    eos = torch.tensor(eos_ids, device=first.device)
-    unfinished = ~torch.isin(first[:, 0], eos)
-    t = 1
-    while t < T and bool(unfinished.any()):
+    def step(tokens: torch.Tensor, t: int) -> torch.Tensor:
         out = model(
-            input_ids=ids[:, P + t - 1 : P + t],
+            input_ids=tokens[:, None],
             attention_mask=full_mask[:, : P + t],
             position_ids=positions[:, :, t - 1 : t],
             use_cache=True,
             logits_to_keep=1,
             **{cache_kwarg: cache},
         )
-        scores = processors(ids[:, : P + t], out.logits[:, -1].to(copy=True, dtype=torch.float32))
+        return out.logits[:, -1]
+
+    return step
+
+
+def decode(
+    step,
+    first: torch.Tensor,
+    *,
+    prompt_ids: torch.Tensor,
+    max_new_tokens: int,
+    processors: LogitsProcessorList,
+    eos_ids: list[int],
+    pad_id: int,
+    do_sample: bool,
+) -> torch.Tensor:
+    """(N, T') completion ids, T' <= max_new_tokens, starting with `first` (N, 1).
+
+    Args:
+        step: `step(tokens (N,), t) -> (N, V)` logits predicting completion token t from token t-1 (`hf_step`, or
+            vrft.grpo.lean_step.LeanStep).
+        prompt_ids: (N, P) the repeated prompts (processors see prompt + completion so far, as in `generate`).
+    """
+    N, P, T = first.shape[0], prompt_ids.shape[1], max_new_tokens
+    ids = torch.cat([prompt_ids, prompt_ids.new_full((N, T), pad_id)], dim=1)
+    ids[:, P] = first[:, 0]
+    eos = torch.tensor(eos_ids, device=first.device)
+    unfinished = ~torch.isin(first[:, 0], eos)
+    t = 1
+    while t < T and bool(unfinished.any()):
+        logits = step(ids[:, P + t - 1], t)
+        scores = processors(ids[:, : P + t], logits.to(copy=True, dtype=torch.float32))
         if do_sample:
             nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:

@@ -66,21 +66,23 @@ def group_rows(num_sequences: int, group_size: int) -> list[int]:
     return list(range(0, num_sequences, group_size))
 
 
-def prefill(model, inputs: dict[str, torch.Tensor], group_size: int):
-    """Run the B prompts once and repeat the result per group.
+def prefill(model, inputs: dict[str, torch.Tensor], group_size: int, *, repeat: bool = True):
+    """Run the B prompts once and repeat the result per group (the cache only with `repeat`: the lean decode
+    step reads the B-row cache as it is).
 
     Args:
         inputs: B prompts (`input_ids`, `attention_mask`, `mm_token_type_ids`, vision tensors), left-padded.
 
     Returns:
-        (last_logits (B, V) in the model's dtype, cache with B*G rows, rope_deltas (B*G, 1)).
+        (last_logits (B, V) in the model's dtype, cache with B*G rows (B without `repeat`), rope_deltas (B*G, 1)).
     """
     holder = rope_holder(model)
     out = model(**inputs, use_cache=True, logits_to_keep=1)
     cache = output_cache(out)
     if cache is None or holder.rope_deltas is None:
         raise RuntimeError("shared prefill: the model returned no cache or no rope_deltas")
-    cache.batch_repeat_interleave(group_size)
+    if repeat:
+        cache.batch_repeat_interleave(group_size)
     deltas = holder.rope_deltas.repeat_interleave(group_size, dim=0)
     return out.logits[:, -1], cache, deltas
 

@@ -33,7 +33,8 @@ from transformers import (
 )
 
 from vrft.grpo.batching import Rollout, repeat_vision
-from vrft.grpo.decode import BannedTokens, decode, preallocate
+from vrft.grpo.decode import BannedTokens, decode, hf_step, preallocate
+from vrft.grpo.lean_step import LeanStep
 from vrft.grpo.prefill import PROMPT_KEYS, cache_kwarg, can_share, completion_positions, prefill, rope_holder
 from vrft.registry import Registry
 
@@ -140,6 +141,7 @@ class HFRollout:
         processor=None,
         shared_prefill: bool = True,
         lean_decode: bool = True,
+        lean_step: bool = True,
     ):
         self.sampling = sampling
         self.eos_ids = eos_ids
@@ -149,6 +151,7 @@ class HFRollout:
         self.lean_decode = (
             lean_decode  # False: the shared path continues with `generate` (for a before/after)
         )
+        self.lean_step = lean_step  # False: decode steps run the model's forward (vrft.grpo.lean_step)
 
     def config(self, s: SamplingSpec, num_return_sequences: int) -> GenerationConfig:
         return generation_config(
@@ -175,18 +178,59 @@ class HFRollout:
         return build_rollout(inputs, completion_ids, group_size, self.eos_ids, self.pad_id)
 
     def sample_shared(self, model, inputs: dict[str, torch.Tensor], group_size: int) -> torch.Tensor:
-        """(N, T) completion ids: prompts prefilled once, first token sampled here, the rest by `generate`."""
+        """(N, T) completion ids: prompts prefilled once, first token sampled here, the rest decoded on the
+        prompt cache (by the lean step over the unrepeated cache where it applies, else on the repeated one)."""
         holder = rope_holder(model)
         try:
-            logits, cache, deltas = prefill(model, inputs, group_size)
+            logits, cache, deltas = prefill(model, inputs, group_size, repeat=False)
             first = self.first_tokens(inputs, logits, group_size)
             ended = torch.isin(first, torch.tensor(self.eos_ids, device=first.device))
             if self.sampling.max_new_tokens == 1 or bool(ended.all()):  # `generate` would sample once more
                 return first
             holder.rope_deltas = deltas  # `generate` reads the per-row mRoPE offsets from the model
+            if self.lean_decode and self.lean_step:
+                ids = self.lean_continue(model, inputs, first, cache, group_size)
+                if ids is not None:
+                    return ids
+            cache.batch_repeat_interleave(group_size)
             return self.continue_from(model, inputs, first, cache, group_size)
         finally:
             holder.rope_deltas = None
+
+    def lean_continue(
+        self, model, inputs, first: torch.Tensor, cache, group_size: int
+    ) -> torch.Tensor | None:
+        """The remaining tokens by vrft.grpo.lean_step on the B-row prompt cache; None where it does not apply."""
+        s, P = self.sampling, inputs["input_ids"].shape[1]
+        full_mask = self.full_mask(inputs, first, group_size)
+        positions = completion_positions(full_mask, P, rope_holder(model).rope_deltas)[0]
+        step = LeanStep.build(
+            model, cache, inputs["attention_mask"], group_size, positions, s.max_new_tokens - 1
+        )
+        if step is None:
+            return None
+        return self.decode_with(step, inputs, first, group_size)
+
+    def full_mask(self, inputs, first: torch.Tensor, group_size: int) -> torch.Tensor:
+        """(N, P + max_new_tokens): each row's prompt mask followed by ones."""
+        mask = inputs["attention_mask"].repeat_interleave(group_size, dim=0)
+        return torch.cat(
+            [mask, first.new_ones(first.shape[0], self.sampling.max_new_tokens).to(mask.dtype)], 1
+        )
+
+    def decode_with(self, step, inputs, first: torch.Tensor, group_size: int) -> torch.Tensor:
+        s, P = self.sampling, inputs["input_ids"].shape[1]
+        procs = first_token_processors(s, prompt_len=P, eos_ids=self.eos_ids, suppress_ids=self.suppress_ids)
+        return decode(
+            step,
+            first,
+            prompt_ids=inputs["input_ids"].repeat_interleave(group_size, dim=0),
+            max_new_tokens=s.max_new_tokens,
+            processors=procs,
+            eos_ids=self.eos_ids,
+            pad_id=self.pad_id,
+            do_sample=s.do_sample,
+        )
 
     def first_tokens(
         self, inputs: dict[str, torch.Tensor], logits: torch.Tensor, group_size: int
@@ -206,27 +250,14 @@ class HFRollout:
         (into a cache preallocated for the whole completion) draws what `generate` would; `generate` itself is
         kept for caches that cannot be preallocated."""
         s, P = self.sampling, inputs["input_ids"].shape[1]
-        rep = {k: inputs[k].repeat_interleave(group_size, dim=0) for k in PROMPT_KEYS}
         if self.lean_decode and preallocate(cache, s.max_new_tokens - 1):
-            full_mask = torch.cat(
-                [rep["attention_mask"], first.new_ones(first.shape[0], s.max_new_tokens)], 1
+            full_mask = self.full_mask(inputs, first, group_size)
+            positions = completion_positions(full_mask, P, rope_holder(model).rope_deltas)
+            step = hf_step(
+                model, cache, full_mask=full_mask, positions=positions, cache_kwarg=cache_kwarg(model)
             )
-            procs = first_token_processors(
-                s, prompt_len=P, eos_ids=self.eos_ids, suppress_ids=self.suppress_ids
-            )
-            return decode(
-                model,
-                first,
-                cache,
-                prompt_ids=rep["input_ids"],
-                full_mask=full_mask,
-                positions=completion_positions(full_mask, P, rope_holder(model).rope_deltas),
-                processors=procs,
-                eos_ids=self.eos_ids,
-                pad_id=self.pad_id,
-                do_sample=s.do_sample,
-                cache_kwarg=cache_kwarg(model),
-            )
+            return self.decode_with(step, inputs, first, group_size)
+        rep = {k: inputs[k].repeat_interleave(group_size, dim=0) for k in PROMPT_KEYS}
         rest = replace(s, max_new_tokens=s.max_new_tokens - 1, min_new_tokens=max(0, s.min_new_tokens - 1))
         out = model.generate(
             input_ids=torch.cat([rep["input_ids"], first], dim=1),
