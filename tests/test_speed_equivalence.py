@@ -93,7 +93,7 @@ def sample_both(model, tokens, inputs, sampling, seed):
     out = []
     for engine in (plain, shared):
         torch.manual_seed(seed)
-        with Inputs(model) as seen:
+        with Inputs(model) as seen, torch.no_grad():  # no kept prefill: EosBoost edits weights after sampling
             r = engine(model, inputs, G)
         out.append((r, seen, torch.rand(3)))
     return out
@@ -153,7 +153,7 @@ def test_shared_greedy_equals_plain_greedy(setup):
 def rollout(setup):
     model, _, tokens, inputs = setup
     torch.manual_seed(0)
-    with EosBoost(model, tokens.eos_ids[0], 6.0):  # ragged lengths: masked tail positions are exercised too
+    with EosBoost(model, tokens.eos_ids[0], 6.0), torch.no_grad():  # ragged lengths: masked tails too
         return engines(tokens, SamplingSpec(max_new_tokens=12))[1](model, inputs, G)
 
 
@@ -406,3 +406,54 @@ def test_banned_tokens_equal_min_new_tokens_then_suppress(length):
     )
     ours = BannedTokens(4, 2, [7, 8], [4, 9], 50)(ids, scores)
     assert torch.equal(ours, hf) and bool(torch.isinf(ours[:, 7]).all()) == (length < 6)
+
+
+def test_kept_prefill_gives_the_policy_pass_the_same_logps_and_gradients(setup):
+    """A rollout sampled with gradients on keeps its prompt prefill; the policy pass then runs only the completion
+    tokens (the vision tower is not called again) and gets the same log-probs and gradients as a pass that
+    prefills afresh. The kept prefill is used once, and never by a no-grad pass (reference, old log-probs)."""
+    model, _, tokens, inputs = setup
+    engine = engines(tokens, SamplingSpec(max_new_tokens=8))[1]
+    out = {}
+    for keep in (True, False):
+        engine.keep_prefill = keep
+        torch.manual_seed(0)
+        model.train()
+        r = engine(model, inputs, G)
+        assert (r.prefix is not None) == keep
+        with torch.no_grad():
+            sequence_logps(model, r)  # a no-grad pass leaves the kept prefill in place
+        assert (r.prefix is not None) == keep
+        with Inputs(model) as seen:
+            out[keep] = (r.completion_ids, *logps_and_grads(model, r, shared=True))
+        assert r.prefix is None
+        assert bool(seen.vision) != keep, (
+            "with a kept prefill the policy pass does not encode the images again"
+        )
+    (ids_a, lp_a, ent_a, g_a), (ids_b, lp_b, ent_b, g_b) = out[True], out[False]
+    assert torch.equal(ids_a, ids_b)
+    assert torch.equal(lp_a, lp_b) and torch.equal(ent_a, ent_b) and torch.equal(g_a, g_b)
+
+
+def test_no_prefill_is_kept_without_gradients_or_with_dropout(setup):
+    """Sampling under no_grad keeps nothing; nor does a model with active dropout (an eval-mode prefill would not
+    be the training-mode pass), attention dropout or a LoRA adapter's."""
+    import copy
+
+    from vrft.grpo.prefill import keeps_graph
+
+    model, _, tokens, inputs = setup
+    engine = engines(tokens, SamplingSpec(max_new_tokens=4))[1]
+    with torch.no_grad():
+        assert engine(model, inputs, G).prefix is None
+    assert engine(model, inputs, G).prefix is not None
+    attn = next(m for m in model.modules() if hasattr(m, "attention_dropout"))
+    saved, attn.attention_dropout = attn.attention_dropout, 0.1
+    try:
+        assert engine(model, inputs, G).prefix is None
+    finally:
+        attn.attention_dropout = saved
+    assert not keeps_graph(
+        apply_lora(copy.deepcopy(model), LoraSpec(enabled=True, r=2, alpha=4, dropout=0.05))
+    )
+    assert keeps_graph(apply_lora(copy.deepcopy(model), LoraSpec(enabled=True, r=2, alpha=4, dropout=0.0)))

@@ -17,6 +17,7 @@ def side_line(r: dict) -> str:
         f"{'shared prefill, ' if r.get('shared_prefill') else ''}"
         f"{'lean decode, ' if r.get('lean_decode') else ''}"
         f"{'lean step, ' if r.get('lean_step') else ''}"
+        f"{'kept prefill, ' if r.get('keep_prefill') else ''}"
         f"completion length {r['completion_len']}"
     )
 

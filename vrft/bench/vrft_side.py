@@ -79,6 +79,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     engine.sampling = dataclasses.replace(engine.sampling, min_new_tokens=spec.length)
     engine.lean_decode = spec.lean_decode
     engine.lean_step = spec.lean_step
+    engine.keep_prefill = spec.keep_prefill
     if (
         not spec.shared_prefill
     ):  # the plain paths: generate(num_return_sequences=G), full forwards per completion
@@ -97,6 +98,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     out["shared_prefill"] = spec.shared_prefill
     out["lean_decode"] = spec.lean_decode and spec.shared_prefill
     out["lean_step"] = out["lean_decode"] and spec.lean_step
+    out["keep_prefill"] = spec.shared_prefill and spec.keep_prefill
     out.update(device_figures(capture.rows, spec, policy))
     return out
 

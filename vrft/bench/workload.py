@@ -37,6 +37,9 @@ class BenchSpec:
     )
     lean_decode: bool = True  # False: the shared rollout continues with `generate` (before vrft.grpo.decode)
     lean_step: bool = True  # False: decode steps run the model's forward (before vrft.grpo.lean_step)
+    keep_prefill: bool = (
+        True  # False: the policy pass prefills the prompts again (before vrft.grpo.prefill.Prefix)
+    )
     cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
     device: str = "cpu"  # cpu | cuda (cuda: the vrft side alone, with trainer=gpu)
     model: str = "small_qwen2_vl"  # a conf/model name (qwen2_vl_2b, qwen2_5_vl_3b: see vrft.bench.arch)

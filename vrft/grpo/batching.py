@@ -59,13 +59,17 @@ class Rollout:
     vision: dict[str, torch.Tensor]
     group_size: int
     truncated: torch.Tensor | None = None  # (N,) bool: hit the length cap without an end-of-sequence token
+    prefix: object | None = (
+        None  # the rollout's prompt prefill with its graph (vrft.grpo.prefill.Prefix), or None
+    )
 
     @property
     def num_sequences(self) -> int:
         return self.completion_ids.shape[0]
 
     def rows(self, idx: list[int]) -> Rollout:
-        """A sub-rollout of whole groups: `idx` lists group indices."""
+        """A sub-rollout of whole groups: `idx` lists group indices (without the kept prefill: its rows are the
+        whole batch's)."""
         seq = [g * self.group_size + j for g in idx for j in range(self.group_size)]
         vis_rows = seq if self.vision else []
         return Rollout(

@@ -14,6 +14,13 @@ but each leaves text after the last image at `position + rope_deltas` on every a
 have the three mRoPE rows only (no text row), so the causal mask comes from the attention mask, as in the plain
 forward.
 
+The rollout's own prefill is the policy pass's too: the weights do not change between sampling and the first
+update, so a rollout sampled in a training step runs its prefill with gradients and keeps it (`Prefix`), and the
+policy pass runs only the completion tokens on it (same log-probs and gradients, bit for bit, in
+tests/test_speed_equivalence.py). It is kept only where an eval-mode prefill is the training-mode one (no active
+dropout, no activation checkpointing), used once, and never by the reference or old-log-prob passes; a weight
+edited in place in between makes the backward fail loudly (autograd's version check), never silently.
+
 Left out: models without mRoPE `rope_deltas` (callers take the plain path), training under gradient checkpointing
 (transformers drops the cache inside checkpointed layers, so callers take the plain path), static/compiled caches.
 """
@@ -21,8 +28,10 @@ Left out: models without mRoPE `rope_deltas` (callers take the plain path), trai
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 
 import torch
+from transformers import DynamicCache
 
 from vrft.grpo.batching import select_vision
 
@@ -94,23 +103,68 @@ def completion_positions(full_mask: torch.Tensor, prompt_len: int, deltas: torch
     return pos.unsqueeze(0).expand(3, -1, -1)
 
 
+@dataclass
+class Prefix:
+    """A rollout's prompt prefill kept with its autograd graph for the policy pass: the weights have not changed
+    between the rollout and the first update, so the prompt and image need not run again. Used once (the graph is
+    freed by the backward), and only by the model that made it, with gradients enabled."""
+
+    model: torch.nn.Module
+    logits: torch.Tensor  # (B, V) last prompt position
+    kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), B rows
+    deltas: torch.Tensor  # (B*G, 1) mRoPE offsets
+    config: object
+
+    def cache(self, group_size: int) -> DynamicCache:
+        cache = DynamicCache(ddp_cache_data=self.kv, config=self.config)
+        cache.batch_repeat_interleave(group_size)
+        return cache
+
+
+def keeps_graph(model) -> bool:
+    """True when a prefill made in eval mode under no other change can stand in for the policy pass's own: the
+    model trains (some parameter requires grad), has no active dropout and no activation checkpointing."""
+    if not any(p.requires_grad for p in model.parameters()) or checkpointing(model):
+        return False
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout) and m.p > 0:
+            return False
+        if float(getattr(m, "attention_dropout", 0.0) or 0.0) > 0:
+            return False
+    return True
+
+
+def take_prefix(model, r):
+    """The rollout's kept prefill if this pass may use it (same model, gradients on), removed from the rollout."""
+    prefix = getattr(r, "prefix", None)
+    if prefix is None or prefix.model is not model or not torch.is_grad_enabled():
+        return None
+    r.prefix = None
+    return prefix
+
+
 def shared_completion_logits(model, r) -> torch.Tensor:
     """(N, T, V) logits that predict each completion token of rollout `r`, its prompts prefilled once per group.
 
     Row n's logit t predicts completion token t: t = 0 comes from the prompt's last position, t >= 1 from a forward
-    over completion tokens 0..T-2 on top of the repeated prompt cache.
+    over completion tokens 0..T-2 on top of the repeated prompt cache. A gradient pass of the model that made the
+    rollout takes the rollout's kept prefill (`Prefix`) instead of running the prompts again.
     """
     G, N, T = r.group_size, r.num_sequences, r.completion_ids.shape[1]
-    rows = group_rows(N, G)
-    prompts = {
-        "input_ids": r.prompt_ids[rows],
-        "attention_mask": r.prompt_mask[rows],
-        "mm_token_type_ids": r.prompt_mm[rows],
-        **select_vision(r.vision, rows),
-    }
     holder = rope_holder(model)
     try:
-        first, cache, deltas = prefill(model, prompts, G)
+        kept = take_prefix(model, r)
+        if kept is not None:
+            first, cache, deltas = kept.logits, kept.cache(G), kept.deltas
+        else:
+            rows = group_rows(N, G)
+            prompts = {
+                "input_ids": r.prompt_ids[rows],
+                "attention_mask": r.prompt_mask[rows],
+                "mm_token_type_ids": r.prompt_mm[rows],
+                **select_vision(r.vision, rows),
+            }
+            first, cache, deltas = prefill(model, prompts, G)
         first = first.repeat_interleave(G, dim=0).unsqueeze(1)
         if T == 1:
             return first

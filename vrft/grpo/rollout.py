@@ -35,7 +35,16 @@ from transformers import (
 from vrft.grpo.batching import Rollout, repeat_vision
 from vrft.grpo.decode import BannedTokens, decode, hf_step, preallocate
 from vrft.grpo.lean_step import LeanStep
-from vrft.grpo.prefill import PROMPT_KEYS, cache_kwarg, can_share, completion_positions, prefill, rope_holder
+from vrft.grpo.prefill import (
+    PROMPT_KEYS,
+    Prefix,
+    cache_kwarg,
+    can_share,
+    completion_positions,
+    keeps_graph,
+    prefill,
+    rope_holder,
+)
 from vrft.registry import Registry
 
 ROLLOUTS = Registry("rollout engine")
@@ -142,6 +151,7 @@ class HFRollout:
         shared_prefill: bool = True,
         lean_decode: bool = True,
         lean_step: bool = True,
+        keep_prefill: bool = True,
     ):
         self.sampling = sampling
         self.eos_ids = eos_ids
@@ -152,6 +162,9 @@ class HFRollout:
             lean_decode  # False: the shared path continues with `generate` (for a before/after)
         )
         self.lean_step = lean_step  # False: decode steps run the model's forward (vrft.grpo.lean_step)
+        self.keep_prefill = (
+            keep_prefill  # False: the policy pass runs the prompts again (vrft.grpo.prefill.Prefix)
+        )
 
     def config(self, s: SamplingSpec, num_return_sequences: int) -> GenerationConfig:
         return generation_config(
@@ -162,27 +175,41 @@ class HFRollout:
             suppress_ids=self.suppress_ids,
         )
 
-    @torch.no_grad()
     def __call__(self, model, inputs: dict[str, torch.Tensor], group_size: int, images=None) -> Rollout:
-        """G completions per prompt of `inputs` (B left-padded prompts); `images` is unused (prompts hold them)."""
+        """G completions per prompt of `inputs` (B left-padded prompts); `images` is unused (prompts hold them).
+        Called with gradients enabled (from a training step), the shared prefill keeps its graph for the policy
+        pass where `keeps_graph` allows."""
+        keep = self.keep_prefill and torch.is_grad_enabled() and keeps_graph(model)
         was_training = model.training
         model.eval()
+        prefix = []
         try:
-            if self.shared_prefill and can_share(model, grad=False):
-                completion_ids = self.sample_shared(model, inputs, group_size)
-            else:
-                out = model.generate(**inputs, generation_config=self.config(self.sampling, group_size))
-                completion_ids = out[:, inputs["input_ids"].shape[1] :]
+            with torch.no_grad():
+                if self.shared_prefill and can_share(model, grad=False):
+                    completion_ids = self.sample_shared(model, inputs, group_size, prefix if keep else None)
+                else:
+                    out = model.generate(**inputs, generation_config=self.config(self.sampling, group_size))
+                    completion_ids = out[:, inputs["input_ids"].shape[1] :]
         finally:
             model.train(was_training)
-        return build_rollout(inputs, completion_ids, group_size, self.eos_ids, self.pad_id)
+        r = build_rollout(inputs, completion_ids, group_size, self.eos_ids, self.pad_id)
+        r.prefix = prefix[0] if prefix else None
+        return r
 
-    def sample_shared(self, model, inputs: dict[str, torch.Tensor], group_size: int) -> torch.Tensor:
+    def sample_shared(
+        self, model, inputs: dict[str, torch.Tensor], group_size: int, keep=None
+    ) -> torch.Tensor:
         """(N, T) completion ids: prompts prefilled once, first token sampled here, the rest decoded on the
-        prompt cache (by the lean step over the unrepeated cache where it applies, else on the repeated one)."""
+        prompt cache (by the lean step over the unrepeated cache where it applies, else on the repeated one).
+        With `keep` (a list), the prefill runs with gradients and its `Prefix` is appended to it."""
         holder = rope_holder(model)
         try:
-            logits, cache, deltas = prefill(model, inputs, group_size, repeat=False)
+            with torch.set_grad_enabled(keep is not None):
+                logits, cache, deltas = prefill(model, inputs, group_size, repeat=False)
+            if keep is not None:
+                kv = [(layer.keys, layer.values) for layer in cache.layers]
+                keep.append(Prefix(model, logits, kv, deltas, model.config))
+                logits = logits.detach()
             first = self.first_tokens(inputs, logits, group_size)
             ended = torch.isin(first, torch.tensor(self.eos_ids, device=first.device))
             if self.sampling.max_new_tokens == 1 or bool(ended.all()):  # `generate` would sample once more
