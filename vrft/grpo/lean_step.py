@@ -2,11 +2,11 @@
 row, on top of the group's prompt cache kept once per prompt (not repeated G times).
 
 Why by hand: at rollout sizes (B x G = 16 rows) a decode step is a few dozen small matmuls and a few hundred tiny
-tensor ops, and transformers' forward spends about as long in the ops around the matmuls (mask and rotary
-construction per call, per-head reshapes, the repeated cache) as in the matmuls themselves; no maintained library
-offers a CPU decode step for these models over a shared prompt prefix. This one does the same arithmetic in fewer
-ops: q/k/v and gate/up each in one matmul over weights concatenated once per rollout, rotary angles computed once
-per step for all layers, and attention in two parts, the G rows of a group against their prompt's keys in one
+tensor ops, and transformers' forward spends much of its time in the ops around the matmuls (mask and rotary
+construction per call, per-head reshapes, the repeated cache); no maintained library offers a CPU decode step for
+these models over a shared prompt prefix. This one does the same arithmetic in fewer ops: q/k/v and gate/up each
+in one matmul over weights concatenated once per rollout, rotary angles computed once per rollout for every step
+and layer, and attention in two parts, the G rows of a group against their prompt's keys in one
 matmul (the prompt's keys and values are read once per group, not once per row) and each row against its own
 completion keys, joined in one softmax. Text tokens after the image carry the same position on all three mRoPE axes,
 so the rotary embedding is the plain one at `position + rope_deltas`, as transformers computes it.
@@ -81,7 +81,7 @@ def _supported(lm, head) -> bool:
 
 
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """x @ w.T (+ b) for x of a few rows, computed as (w @ x.T).T: on CPU, MKL runs this shape about 1.5x faster
+    """x @ w.T (+ b) for x of a few rows, computed as (w @ x.T).T: on CPU, MKL runs this shape faster
     than `F.linear`'s for 16 rows (same products, summed in another order)."""
     y = torch.mm(w, x.t()) if b is None else torch.addmm(b[:, None], w, x.t())
     return y.t()
