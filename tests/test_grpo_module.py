@@ -171,6 +171,11 @@ def test_batch_semantics(tmp_path, cache_dir):
     # a group is one prompt: its G rows share the prompt ids
     r = rollouts[0]
     assert torch.equal(r.prompt_ids[0], r.prompt_ids[2]) and not torch.equal(r.prompt_ids[0], r.prompt_ids[3])
+    # the rollout's prefill is kept for the policy pass only when one micro-batch makes the step (peak memory)
+    from vrft.grpo.module import Timer
+
+    assert all(r.prefix is None for r in module.sample(batch["micro"], Timer())[0])
+    assert all(r.prefix is not None for r in module.sample(batch["micro"][:1], Timer())[0])
 
 
 def test_beta_zero_loads_no_reference(tmp_path, cache_dir):

@@ -84,9 +84,13 @@ class GRPOModule(PolicyModule):
         a step where every group was dropped is sampled again (at most `dynamic_sampling_max_tries` times)."""
         G = self.algo.num_generations
         tries = self.algo.dynamic_sampling_max_tries if self.algo.dynamic_sampling else 1
+        # A rollout sampled with gradients on keeps its prompt prefill for the policy pass (vrft.grpo.prefill.Prefix),
+        # holding its activations until then: only with one micro-batch, so peak memory stays one micro-batch's.
+        keep = torch.is_grad_enabled() and len(micro) == 1
         for _ in range(max(1, tries)):
             engine = self.rollout_engine
-            rollouts = [engine(self.policy, mb["inputs"], G, images=mb.get("images")) for mb in micro]
+            with torch.set_grad_enabled(keep):
+                rollouts = [engine(self.policy, mb["inputs"], G, images=mb.get("images")) for mb in micro]
             timer.lap("rollout")
             scores = score_rollouts(self.processor, rollouts, micro, self.reward_specs, G)
             timer.lap("scoring")

@@ -18,7 +18,8 @@ The rollout's own prefill is the policy pass's too: the weights do not change be
 update, so a rollout sampled in a training step runs its prefill with gradients and keeps it (`Prefix`), and the
 policy pass runs only the completion tokens on it (same log-probs and gradients, bit for bit, in
 tests/test_speed_equivalence.py). It is kept only where an eval-mode prefill is the training-mode one (no active
-dropout, no activation checkpointing), used once, and never by the reference or old-log-prob passes; a weight
+dropout, no activation checkpointing) and, since its activations wait for the policy pass, only when a step is one
+micro-batch (vrft.grpo.module), used once, and never by the reference or old-log-prob passes; a weight
 edited in place in between makes the backward fail loudly (autograd's version check), never silently.
 
 Left out: models without mRoPE `rope_deltas` (callers take the plain path), training under gradient checkpointing
