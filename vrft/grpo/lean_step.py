@@ -107,7 +107,7 @@ class LeanStep:
         self.scale = self.D**-0.5
         self.prompt_kv = prompt_kv  # per layer (K, V), each (B, KVH, P, D)
         B, P = prompt_mask.shape
-        # additive mask over the prompt's keys, laid out as the grouped scores (B, 1, G*rep, P)
+        # additive mask over the prompt's padded keys, (B, 1, 1, P): broadcast over the grouped scores
         pad = torch.zeros(B, 1, 1, P, dtype=prompt_kv[0][0].dtype, device=prompt_mask.device)
         self.prompt_bias = pad.masked_fill(prompt_mask[:, None, None, :] == 0, float("-inf"))
         N = B * group

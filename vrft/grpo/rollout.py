@@ -4,10 +4,12 @@ where vLLM is absent.
 
 The `hf` engine prefills each prompt once and shares its cache across the group (vrft.grpo.prefill): the first
 token of every completion is sampled here from the prompt's logits, repeated G times, through the same logits
-processors in the same order as `generate`, and the rest is decoded from the repeated cache, preallocated for the
-whole completion, by `generate`'s sampling loop without its per-token machinery (vrft.grpo.decode). With the same
-seed it draws the same tokens as a plain `generate(num_return_sequences=G)` (`shared_prefill=False`), which
-encodes the image and prefills the prompt G times.
+processors in the same order as `generate`, and the rest is decoded by `generate`'s sampling loop without its
+per-token machinery (vrft.grpo.decode): each step by the hand-written Qwen-VL step over the unrepeated prompt cache
+(vrft.grpo.lean_step) where it applies, else by the model's forward on the repeated cache preallocated for the
+whole completion. With the same seed it draws the same tokens as a plain `generate(num_return_sequences=G)`
+(`shared_prefill=False`), which encodes the image and prefills the prompt G times (the lean step to float
+rounding). Sampled in a training step, the prefill keeps its graph for the policy pass (vrft.grpo.prefill.Prefix).
 
 Every sampling setting is passed explicitly (temperature, top_p, top_k, repetition_penalty, max_new_tokens):
 Qwen2-VL ships a near-greedy generation_config (top_k=1, top_p=0.001) that would otherwise fill unset values and
@@ -182,45 +184,46 @@ class HFRollout:
         keep = self.keep_prefill and torch.is_grad_enabled() and keeps_graph(model)
         was_training = model.training
         model.eval()
-        prefix = []
+        prefix = None
         try:
             with torch.no_grad():
                 if self.shared_prefill and can_share(model, grad=False):
-                    completion_ids = self.sample_shared(model, inputs, group_size, prefix if keep else None)
+                    completion_ids, prefix = self.sample_shared(model, inputs, group_size, keep=keep)
                 else:
                     out = model.generate(**inputs, generation_config=self.config(self.sampling, group_size))
                     completion_ids = out[:, inputs["input_ids"].shape[1] :]
         finally:
             model.train(was_training)
         r = build_rollout(inputs, completion_ids, group_size, self.eos_ids, self.pad_id)
-        r.prefix = prefix[0] if prefix else None
+        r.prefix = prefix
         return r
 
     def sample_shared(
-        self, model, inputs: dict[str, torch.Tensor], group_size: int, keep=None
-    ) -> torch.Tensor:
+        self, model, inputs: dict[str, torch.Tensor], group_size: int, *, keep: bool = False
+    ) -> tuple[torch.Tensor, Prefix | None]:
         """(N, T) completion ids: prompts prefilled once, first token sampled here, the rest decoded on the
         prompt cache (by the lean step over the unrepeated cache where it applies, else on the repeated one).
-        With `keep` (a list), the prefill runs with gradients and its `Prefix` is appended to it."""
+        Returns (ids, the prefill kept with its graph: with `keep` the prefill runs with gradients, else None)."""
         holder = rope_holder(model)
         try:
-            with torch.set_grad_enabled(keep is not None):
+            with torch.set_grad_enabled(keep):
                 logits, cache, deltas = prefill(model, inputs, group_size, repeat=False)
-            if keep is not None:
+            kept = None
+            if keep:
                 kv = [(layer.keys, layer.values) for layer in cache.layers]
-                keep.append(Prefix(model, logits, kv, deltas, model.config))
+                kept = Prefix(model, logits, kv, deltas, model.config)
                 logits = logits.detach()
             first = self.first_tokens(inputs, logits, group_size)
             ended = torch.isin(first, torch.tensor(self.eos_ids, device=first.device))
             if self.sampling.max_new_tokens == 1 or bool(ended.all()):  # `generate` would sample once more
-                return first
+                return first, kept
             holder.rope_deltas = deltas  # `generate` reads the per-row mRoPE offsets from the model
             if self.lean_decode and self.lean_step:
                 ids = self.lean_continue(model, inputs, first, cache, group_size)
                 if ids is not None:
-                    return ids
+                    return ids, kept
             cache.batch_repeat_interleave(group_size)
-            return self.continue_from(model, inputs, first, cache, group_size)
+            return self.continue_from(model, inputs, first, cache, group_size), kept
         finally:
             holder.rope_deltas = None
 
