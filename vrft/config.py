@@ -143,6 +143,7 @@ class AlgoCfg:
     weight_decay: float = 0.0
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     adam_eps: float = 1e-8
+    adam_fused: bool = True
     grad_clip: float = 1.0
     sampling: SamplingCfg = field(default_factory=SamplingCfg)
     sft_think: bool = False
@@ -165,6 +166,7 @@ class TrainerCfg:
     deterministic: bool = False
     max_consecutive_skips: int = 10
     cpu_isa: str = "avx2"
+    keep_heap: bool = True
 
 
 @dataclass

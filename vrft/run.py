@@ -28,6 +28,7 @@ from vrft.checkpoint import resume_point
 from vrft.config import RunCfg
 from vrft.cpu_isa import cpu_capability
 from vrft.data.tasks import build_task_data
+from vrft.heap import keep_heap
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def run(cfg: RunCfg) -> dict:
     resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
+    heap_kept = keep_heap(cfg.trainer.keep_heap)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     policy, processor, codec, tokens = build_policy(cfg)
     task = resolve_task(cfg)
@@ -56,6 +58,7 @@ def run(cfg: RunCfg) -> dict:
         config=config_dict(cfg),
     )
     summary = base_summary(cfg, task)
+    summary["keep_heap"] = heap_kept  # glibc malloc keeps freed memory for reuse (vrft.heap)
     try:
         if resume is not None:  # the first life of this run evaluated the starting model
             initial = earlier_metrics(run_dir, "initial")

@@ -21,8 +21,10 @@ def main(argv: list[str]) -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     from vrft.bench.workload import BenchSpec
+    from vrft.heap import keep_heap
 
     spec = BenchSpec(**json.loads(Path(spec_json).read_text()))
+    keep_heap(spec.keep_heap if side == "vrft" else spec.trl_keep_heap)  # before torch allocates anything
     out_dir = Path(out_json).parent / side
     out_dir.mkdir(parents=True, exist_ok=True)
     if side == "vrft":

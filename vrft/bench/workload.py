@@ -40,6 +40,8 @@ class BenchSpec:
     keep_prefill: bool = (
         True  # False: the policy pass prefills the prompts again (before vrft.grpo.prefill.Prefix)
     )
+    keep_heap: bool = True  # vrft side: glibc malloc keeps freed memory (vrft.heap), as `python -m vrft` does
+    trl_keep_heap: bool = False  # TRL side: the same setting (off: the process defaults TRL runs with)
     cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
     device: str = "cpu"  # cpu | cuda (cuda: the vrft side alone, with trainer=gpu)
     model: str = "small_qwen2_vl"  # a conf/model name (qwen2_vl_2b, qwen2_5_vl_3b: see vrft.bench.arch)

@@ -1,6 +1,7 @@
 """What the GRPO and SFT LightningModules share: the policy, its optimizer and schedule, and the guarded step.
 
-The optimizer is AdamW over trainable parameters with the algo's betas, eps and weight decay; the schedule is
+The optimizer is AdamW over trainable parameters with the algo's betas, eps and weight decay (torch's fused kernel
+with `algo.adam_fused`, as HF's default `adamw_torch_fused`); the schedule is
 linear decay to 0 over `max_steps` after `warmup_steps` (HF Trainer's default, used by the paper), or constant or
 cosine. `guarded_step` clips, checks every gradient is finite and skips (and counts) a step that is not, so a NaN
 never reaches the weights. Left out: optimizers other than AdamW, layer-wise learning rates.
@@ -55,6 +56,7 @@ class PolicyModule(L.LightningModule):
             betas=tuple(self.algo.adam_betas),
             eps=self.algo.adam_eps,
             weight_decay=self.algo.weight_decay,
+            fused=self.algo.adam_fused or None,  # None: torch's own pick (foreach)
         )
         fn = lr_lambda(self.algo.lr_schedule, self.algo.warmup_steps, self.max_steps)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, fn)

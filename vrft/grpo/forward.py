@@ -20,8 +20,8 @@ from vrft.grpo.logprobs import selective_log_softmax, token_entropy
 from vrft.grpo.prefill import can_share, same_prompt_per_group, shared_completion_logits
 
 
-def completion_logits(model, r: Rollout, *, shared_prefill: bool = True) -> torch.Tensor:
-    """(N, T, V) logits whose position t predicts completion token t."""
+def completion_logit_parts(model, r: Rollout, *, shared_prefill: bool = True) -> list[torch.Tensor]:
+    """Logits whose position t predicts completion token t, as consecutive parts along T (each (N, T_i, V))."""
     shared = (
         shared_prefill
         and r.group_size > 1
@@ -32,17 +32,27 @@ def completion_logits(model, r: Rollout, *, shared_prefill: bool = True) -> torc
         return shared_completion_logits(model, r)
     T = r.completion_ids.shape[1]
     out = model(**forward_inputs(r), logits_to_keep=T + 1, use_cache=False)
-    return out.logits[:, :-1, :]
+    return [out.logits[:, :-1, :]]
+
+
+def completion_logits(model, r: Rollout, *, shared_prefill: bool = True) -> torch.Tensor:
+    """(N, T, V) logits whose position t predicts completion token t."""
+    return torch.cat(completion_logit_parts(model, r, shared_prefill=shared_prefill), dim=1)
 
 
 def sequence_logps(
     model, r: Rollout, *, temperature: float = 1.0, with_entropy: bool = False, shared_prefill: bool = True
 ):
     """(logps (N, T), entropy (N, T) or None) for the rollout's completion tokens."""
-    logits = completion_logits(model, r, shared_prefill=shared_prefill).float() / temperature
-    logps = selective_log_softmax(logits, r.completion_ids)
+    parts = completion_logit_parts(model, r, shared_prefill=shared_prefill)
+    if (
+        temperature != 1.0
+    ):  # x / 1.0 is x: no pass over the logits (and none in the backward) at temperature 1
+        parts = [p.float() / temperature for p in parts]
+    ids = r.completion_ids.split([p.shape[1] for p in parts], dim=1)
+    logps = torch.cat([selective_log_softmax(p.float(), i) for p, i in zip(parts, ids, strict=True)], dim=1)
     entropy = None
     if with_entropy:
         with torch.no_grad():
-            entropy = token_entropy(logits.detach())
+            entropy = torch.cat([token_entropy(p.detach().float()) for p in parts], dim=1)
     return logps, entropy

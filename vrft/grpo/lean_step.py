@@ -80,13 +80,6 @@ def _supported(lm, head) -> bool:
     return True
 
 
-def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """x @ w.T (+ b) for x of a few rows, computed as (w @ x.T).T: on CPU, MKL runs this shape faster
-    than `F.linear`'s for 16 rows (same products, summed in another order)."""
-    y = torch.mm(w, x.t()) if b is None else torch.addmm(b[:, None], w, x.t())
-    return y.t()
-
-
 def _cat(*tensors: torch.Tensor | None) -> torch.Tensor | None:
     return None if any(t is None for t in tensors) else torch.cat(tensors)
 
@@ -101,26 +94,34 @@ class LeanStep:
         cfg = lm.config
         self.H, self.KVH = cfg.num_attention_heads, cfg.num_key_value_heads
         self.D = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.H
-        self.G, self.eps = group, cfg.rms_norm_eps
-        self.embed, self.head_w, self.norm_w = lm.embed_tokens.weight, head.weight, lm.norm.weight
+        self.eps = cfg.rms_norm_eps
+        self.embed, self.head_w, self.norm_w = lm.embed_tokens.weight, head.weight, lm.norm.weight[:, None]
         self.layers = [self._layer(layer) for layer in lm.layers]
-        self.scale = self.D**-0.5
-        self.prompt_kv = prompt_kv  # per layer (K, V), each (B, KVH, P, D)
         B, P = prompt_mask.shape
-        # additive mask over the prompt's padded keys, (B, 1, 1, P): broadcast over the grouped scores
-        pad = torch.zeros(B, 1, 1, P, dtype=prompt_kv[0][0].dtype, device=prompt_mask.device)
-        self.prompt_bias = pad.masked_fill(prompt_mask[:, None, None, :] == 0, float("-inf"))
-        N = B * group
+        N, KVH, D = B * group, self.KVH, self.D
+        self.P = P
         k0 = prompt_kv[0][0]
-        shape = (N, self.KVH, extra, self.D)
-        self.keys = [k0.new_empty(shape) for _ in self.layers]
-        self.values = [k0.new_empty(shape) for _ in self.layers]
+        dtype = k0.dtype
+        # per row and kv head, the prompt's keys and values (repeated per group) then room for the completion's
+        self.keys, self.values = [], []
+        for pk, pv in prompt_kv:
+            for buffers, prompt in ((self.keys, pk), (self.values, pv)):
+                buf = k0.new_empty(N, KVH, P + extra, D)
+                buf[:, :, :P] = prompt.repeat_interleave(group, dim=0)
+                buffers.append(buf)
+        # additive mask of the prompt's padded keys, (N*KVH, 1, P + extra)
+        pad = (prompt_mask == 0).repeat_interleave(group, dim=0)
+        bias = torch.zeros(N, KVH, 1, P + extra, dtype=dtype, device=prompt_mask.device)
+        bias[..., :P] = bias[..., :P].masked_fill(pad[:, None, None, :], float("-inf"))
+        self.bias = bias.view(N * KVH, 1, P + extra)
         rot = lm.rotary_emb
         freqs = positions.float()[..., None] * rot.inv_freq.to(positions.device)  # (N, T, D/2)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        dtype = k0.dtype
-        self.cos = (emb.cos() * rot.attention_scaling).to(dtype)
-        self.sin = (emb.sin() * rot.attention_scaling).to(dtype)
+        emb = torch.cat((freqs, freqs), dim=-1).transpose(0, 1)[:, :, None, :]  # (T, N, 1, D)
+        # rotate_half(x) = roll(x, D/2) * sign; q's softmax scale folded in: (T, N, H + KVH, D) per factor
+        heads = torch.tensor([D**-0.5] * self.H + [1.0] * KVH, device=emb.device)[:, None]
+        sign = torch.cat([-torch.ones(D // 2), torch.ones(D // 2)]).to(emb.device)
+        self.cos = (emb.cos() * rot.attention_scaling * heads).to(dtype)
+        self.sin = (emb.sin() * rot.attention_scaling * heads * sign).to(dtype)
 
     @classmethod
     def build(
@@ -145,65 +146,58 @@ class LeanStep:
     def _layer(self, layer) -> _Layer:
         a, f = layer.self_attn, layer.mlp
         qn, kn = getattr(a, "q_norm", None), getattr(a, "k_norm", None)
+        bias = _cat(a.q_proj.bias, a.k_proj.bias, a.v_proj.bias)
         return _Layer(
             qkv=torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]),
-            qkv_bias=_cat(a.q_proj.bias, a.k_proj.bias, a.v_proj.bias),
+            qkv_bias=None if bias is None else bias[:, None],
             o=a.o_proj.weight,
             gate_up=torch.cat([f.gate_proj.weight, f.up_proj.weight]),
             down=f.down_proj.weight,
-            ln1=layer.input_layernorm.weight,
-            ln2=layer.post_attention_layernorm.weight,
+            ln1=layer.input_layernorm.weight[:, None],
+            ln2=layer.post_attention_layernorm.weight[:, None],
             q_norm=None if qn is None else qn.weight,
             k_norm=None if kn is None else kn.weight,
         )
 
-    def _norm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
-        return w * h.to(x.dtype)
+    def _norm(self, xt: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """RMSNorm of each column of the transposed stream xt (hidden, N), in float32 as transformers computes it;
+        `w` is the norm's weight as a column."""
+        h = xt.float()
+        h = h * h.pow(2).mean(0, keepdim=True).add_(self.eps).rsqrt_()
+        return h.to(xt.dtype).mul_(w)
 
-    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        half = self.D // 2
-        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+    def _head_norm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Qwen3-VL's RMSNorm over each head of q or k, x (N, heads, D)."""
+        h = x.float()
+        h = h * h.pow(2).mean(-1, keepdim=True).add_(self.eps).rsqrt_()
+        return w * h.to(x.dtype)
 
     def __call__(self, tokens: torch.Tensor, t: int) -> torch.Tensor:
         """(N, V) logits predicting completion token t from completion token t-1 (`tokens`, (N,))."""
         H, KVH, D = self.H, self.KVH, self.D
-        N = tokens.shape[0]
-        cos, sin = self.cos[:, t - 1, None, :], self.sin[:, t - 1, None, :]  # (N, 1, D)
-        x = F.embedding(tokens, self.embed)  # (N, hidden)
+        N, L = tokens.shape[0], self.P + t  # L: keys attended, the prompt's and completion tokens 0..t-1
+        cos, sin = self.cos[t - 1], self.sin[t - 1]
+        bias = self.bias[:, :, :L]
+        # the residual stream is kept transposed, (hidden, N): each projection is `W @ x`, the shape MKL runs
+        # fastest for a few rows, and the residual adds fold into the matmuls (addmm)
+        xt = F.embedding(tokens, self.embed).t().contiguous()
         for i, w in enumerate(self.layers):
-            h = self._norm(x, w.ln1)
-            qkv = _linear(h, w.qkv, w.qkv_bias).reshape(N, H + 2 * KVH, D)
-            q, k, v = qkv.split([H, KVH, KVH], dim=1)
+            h = self._norm(xt, w.ln1)
+            qkv = torch.mm(w.qkv, h) if w.qkv_bias is None else torch.addmm(w.qkv_bias, w.qkv, h)
+            qkv = qkv.t().contiguous().view(N, H + 2 * KVH, D)
+            qk, v = qkv[:, : H + KVH], qkv[:, H + KVH :]
             if w.q_norm is not None:
-                q, k = self._norm(q, w.q_norm), self._norm(k, w.k_norm)
-            q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
-            self.keys[i][:, :, t - 1] = k
-            self.values[i][:, :, t - 1] = v
-            x = x + _linear(self._attend(i, q, t), w.o)
-            h = self._norm(x, w.ln2)
-            gate, up = _linear(h, w.gate_up).chunk(2, dim=-1)
-            x = x + _linear(F.silu(gate) * up, w.down)
-        return _linear(self._norm(x, self.norm_w), self.head_w)
-
-    def _attend(self, i: int, q: torch.Tensor, t: int) -> torch.Tensor:
-        """(N, H*D) attention output of each row's query over its prompt's keys and its own first t completion
-        keys, with the prompt's padding masked."""
-        KVH, D, G = self.KVH, self.D, self.G
-        N = q.shape[0]
-        B, rep = N // G, self.H // KVH
-        pk, pv = self.prompt_kv[i]
-        ck, cv = self.keys[i][:, :, :t], self.values[i][:, :, :t]
-        qh = q.view(N, KVH, rep, D) * self.scale
-        qg = qh.view(B, G, KVH, rep, D).transpose(1, 2).reshape(B, KVH, G * rep, D)
-        sp = torch.matmul(qg, pk.transpose(-1, -2)) + self.prompt_bias  # (B, KVH, G*rep, P)
-        sc = torch.matmul(qh, ck.transpose(-1, -2))  # (N, KVH, rep, t)
-        P = sp.shape[-1]
-        sp = sp.view(B, KVH, G, rep, P).transpose(1, 2).reshape(N, KVH, rep, P)
-        probs = torch.softmax(torch.cat([sp, sc], dim=-1).float(), dim=-1).to(q.dtype)
-        pp, pc = probs.split([P, t], dim=-1)
-        pp = pp.view(B, G, KVH, rep, P).transpose(1, 2).reshape(B, KVH, G * rep, P)
-        out_p = torch.matmul(pp, pv).view(B, KVH, G, rep, D).transpose(1, 2).reshape(N, KVH, rep, D)
-        out = out_p + torch.matmul(pc, cv)
-        return out.reshape(N, self.H * D)
+                qk = torch.cat(
+                    [self._head_norm(qk[:, :H], w.q_norm), self._head_norm(qk[:, H:], w.k_norm)], 1
+                )
+            qk = torch.addcmul(qk * cos, qk.roll(D // 2, dims=-1), sin)
+            keys, values = self.keys[i], self.values[i]
+            keys[:, :, L - 1] = qk[:, H:]
+            values[:, :, L - 1] = v
+            q = qk[:, :H].reshape(N * KVH, H // KVH, D)
+            k, vv = keys.view(N * KVH, -1, D)[:, :L], values.view(N * KVH, -1, D)[:, :L]
+            probs = torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), dim=-1)
+            xt = torch.addmm(xt, w.o, torch.bmm(probs, vv).view(N, H * D).t())
+            gate, up = torch.mm(w.gate_up, self._norm(xt, w.ln2)).chunk(2)
+            xt = torch.addmm(xt, w.down, F.silu(gate).mul_(up))
+        return torch.mm(self.head_w, self._norm(xt, self.norm_w)).t()

@@ -144,8 +144,10 @@ def take_prefix(model, r):
     return prefix
 
 
-def shared_completion_logits(model, r) -> torch.Tensor:
-    """(N, T, V) logits that predict each completion token of rollout `r`, its prompts prefilled once per group.
+def shared_completion_logits(model, r) -> list[torch.Tensor]:
+    """The logits that predict each completion token of rollout `r`, its prompts prefilled once per group, in two
+    parts along T: [(N, 1, V), (N, T-1, V)] (one part when T = 1). Callers score each part on its own, so the
+    (N, T, V) tensor is never concatenated (a copy, and another in the backward).
 
     Row n's logit t predicts completion token t: t = 0 comes from the prompt's last position, t >= 1 from a forward
     over completion tokens 0..T-2 on top of the repeated prompt cache. A gradient pass of the model that made the
@@ -168,7 +170,7 @@ def shared_completion_logits(model, r) -> torch.Tensor:
             first, cache, deltas = prefill(model, prompts, G)
         first = first.repeat_interleave(G, dim=0).unsqueeze(1)
         if T == 1:
-            return first
+            return [first]
         P = r.prompt_ids.shape[1]
         full_mask = torch.cat([r.prompt_mask, r.completion_mask.to(r.prompt_mask.dtype)], dim=1)[
             :, : P + T - 1
@@ -180,7 +182,7 @@ def shared_completion_logits(model, r) -> torch.Tensor:
             use_cache=True,
             **{cache_kwarg(model): cache},
         )
-        return torch.cat([first, out.logits], dim=1)
+        return [first, out.logits]
     finally:
         holder.rope_deltas = None
 
