@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from vrft.grpo.batching import Rollout, repeat_vision
-from vrft.grpo.decode import BannedTokens, decode, hf_step, preallocate
+from vrft.grpo.decode import BannedTokens, TopK, decode, hf_step, preallocate
 from vrft.grpo.lean_step import LeanStep
 from vrft.grpo.prefill import (
     PROMPT_KEYS,
@@ -95,12 +95,13 @@ def first_token_processors(
 
 
 def decode_processors(
-    s: SamplingSpec, *, prompt_len: int, eos_ids: list[int], suppress_ids: list[int], vocab: int
+    s: SamplingSpec, *, prompt_len: int, eos_ids: list[int], suppress_ids: list[int], vocab: int | None = None
 ) -> LogitsProcessorList:
     """`first_token_processors` for every later token: min-new-tokens and suppress as one mask built once
-    (`BannedTokens`, the same -inf entries), then the same warpers."""
+    (`BannedTokens`, the same -inf entries), then the same warpers (top-k as `TopK`, the same kept entries)."""
     banned = BannedTokens(prompt_len, s.min_new_tokens, eos_ids, suppress_ids, vocab)
-    return LogitsProcessorList([banned, *warpers(s)])
+    later = [TopK(w.top_k) if type(w) is TopKLogitsWarper else w for w in warpers(s)]
+    return LogitsProcessorList([banned, *later])
 
 
 def warpers(s: SamplingSpec) -> list:
@@ -250,7 +251,7 @@ class HFRollout:
 
     def decode_with(self, step, inputs, first: torch.Tensor, group_size: int) -> torch.Tensor:
         s, P = self.sampling, inputs["input_ids"].shape[1]
-        procs = first_token_processors(s, prompt_len=P, eos_ids=self.eos_ids, suppress_ids=self.suppress_ids)
+        procs = decode_processors(s, prompt_len=P, eos_ids=self.eos_ids, suppress_ids=self.suppress_ids)
         return decode(
             step,
             first,
