@@ -408,6 +408,30 @@ def test_banned_tokens_equal_min_new_tokens_then_suppress(length):
     assert torch.equal(ours, hf) and bool(torch.isinf(ours[:, 7]).all()) == (length < 6)
 
 
+@pytest.mark.parametrize("vocab", [None, 50])  # masks built at the first call, or given the vocabulary
+def test_banned_tokens_build_their_masks_for_the_scores(vocab):
+    from vrft.grpo.decode import BannedTokens
+
+    scores, ids = torch.randn(3, 50), torch.zeros(3, 5, dtype=torch.long)
+    out = BannedTokens(4, 2, [7, 8], [4, 9, 60], vocab)(ids, scores)
+    banned = torch.isinf(out).all(0).nonzero().flatten().tolist()
+    assert banned == [4, 7, 8, 9] and torch.equal(out[:, :4], scores[:, :4])
+
+
+@pytest.mark.parametrize("top_k", [1, 5, 50, 80])  # 80 > vocabulary: nothing is masked
+def test_top_k_equals_transformers_top_k_warper(top_k):
+    """The same entries kept as TopKLogitsWarper, with -inf entries already present and tied scores."""
+    from transformers import TopKLogitsWarper
+
+    from vrft.grpo.decode import TopK
+
+    torch.manual_seed(top_k)
+    scores = torch.randn(4, 60).round(decimals=1)  # many ties
+    scores[:, :7] = -float("inf")
+    ids = torch.zeros(4, 3, dtype=torch.long)
+    assert torch.equal(TopK(top_k)(ids, scores), TopKLogitsWarper(top_k=top_k)(ids, scores.clone()))
+
+
 def test_kept_prefill_gives_the_policy_pass_the_same_logps_and_gradients(setup):
     """A rollout sampled with gradients on keeps its prompt prefill; the policy pass then runs only the completion
     tokens (the vision tower is not called again) and gets the same log-probs and gradients as a pass that
