@@ -354,6 +354,76 @@ def test_lean_step_logits_match_the_model_forward(cache_dir, family):
         rope_holder(model).rope_deltas = None
 
 
+def lean_inputs(setup, T: int):
+    """(model, B-row prompt cache, prompt mask, positions, tokens) for driving LeanStep by hand."""
+    from vrft.grpo.prefill import completion_positions, prefill, rope_holder
+
+    model, _, _, inputs = setup
+    model.eval()
+    B, P = inputs["input_ids"].shape
+    with torch.no_grad():
+        _, cache, deltas = prefill(model, inputs, G, repeat=False)
+    rope_holder(model).rope_deltas = None
+    mask = torch.cat(
+        [inputs["attention_mask"].repeat_interleave(G, 0), torch.ones(B * G, T, dtype=torch.long)], 1
+    )
+    torch.manual_seed(1)
+    return (
+        model,
+        cache,
+        inputs["attention_mask"],
+        completion_positions(mask, P, deltas)[0],
+        torch.randint(0, 200, (B * G, T)),
+    )
+
+
+def test_compiled_lean_step_matches_the_eager_one(setup):
+    """torch.compile of the decode step (trainer.compile_decode) gives the eager step's logits to float rounding,
+    step after step (its buffers fed by its own writes)."""
+    import copy
+
+    from vrft.grpo import lean_step
+
+    T = 6
+    model, cache, mask, positions, tokens = lean_inputs(setup, T)
+    with torch.no_grad():
+        eager = lean_step.LeanStep.build(model, copy.deepcopy(cache), mask, G, positions, T - 1)
+        compiled = lean_step.LeanStep.build(
+            model, copy.deepcopy(cache), mask, G, positions, T - 1, compiled=True
+        )
+        for t in range(1, T):
+            torch.testing.assert_close(
+                compiled(tokens[:, t - 1], t), eager(tokens[:, t - 1], t), atol=1e-5, rtol=1e-4
+            )
+    assert lean_step._COMPILED.get("fn") is not None, "the compiled step should have served"
+
+
+def test_a_failing_compile_falls_back_to_the_eager_step(setup, monkeypatch, caplog):
+    import copy
+
+    from vrft.grpo import lean_step
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(lean_step, "_COMPILED", {})
+    monkeypatch.setattr(lean_step.torch, "compile", broken)
+    T = 3
+    model, cache, mask, positions, tokens = lean_inputs(setup, T)
+    with torch.no_grad():
+        eager = lean_step.LeanStep.build(model, copy.deepcopy(cache), mask, G, positions, T - 1)
+        failing = lean_step.LeanStep.build(
+            model, copy.deepcopy(cache), mask, G, positions, T - 1, compiled=True
+        )
+        for t in range(1, T):
+            assert torch.equal(failing(tokens[:, t - 1], t), eager(tokens[:, t - 1], t))
+    assert "compiled decode step failed (RuntimeError: no C++ compiler)" in caplog.text
+    assert caplog.text.count("compiled decode step failed") == 1 and lean_step._COMPILED["fn"] is None
+
+
 def test_lean_step_declines_what_it_does_not_cover(setup):
     """LoRA-wrapped projections, autocast and gradient mode keep the model's own forward (build returns None)."""
     import copy
@@ -430,6 +500,42 @@ def test_top_k_equals_transformers_top_k_warper(top_k):
     scores[:, :7] = -float("inf")
     ids = torch.zeros(4, 3, dtype=torch.long)
     assert torch.equal(TopK(top_k)(ids, scores), TopKLogitsWarper(top_k=top_k)(ids, scores.clone()))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_multinomial_one_draws_what_torch_multinomial_draws(seed):
+    """The same indices and the same generator state after, from many stream positions (right after seeding,
+    mid-block, across a 624-word regeneration), with and without zero probabilities."""
+    from vrft.grpo.draw import multinomial_one
+
+    torch.manual_seed(seed)
+    torch.rand(seed * 53 % 1400)  # move the stream
+    vocab = [7, 50, 2112, 311][seed % 4]
+    logits = torch.randn(16, vocab)
+    if seed % 3:  # top-k: most entries 0
+        logits = logits.masked_fill(logits < logits.topk(min(vocab, 1 + seed)).values[:, -1:], -float("inf"))
+    probs = torch.softmax(logits, dim=-1)
+    start = torch.get_rng_state()
+    theirs, their_state = torch.multinomial(probs, 1).squeeze(1), torch.get_rng_state()
+    torch.set_rng_state(start)
+    ours = multinomial_one(probs)
+    assert torch.equal(ours, theirs) and torch.equal(torch.get_rng_state(), their_state)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(float("nan"), "inf`, `nan` or element < 0"), (-0.1, "inf`, `nan` or element < 0"), (0.0, "sum of")],
+)
+def test_multinomial_one_refuses_what_torch_refuses(bad, message):
+    from vrft.grpo.draw import multinomial_one
+
+    probs = torch.full((2, 5), 0.2)
+    probs[1] = bad if bad == 0.0 else probs[1]
+    probs[1, 0] = bad
+    with pytest.raises(RuntimeError, match=message):
+        multinomial_one(probs)
+    with pytest.raises(RuntimeError, match=message):
+        torch.multinomial(probs, 1)
 
 
 def test_kept_prefill_gives_the_policy_pass_the_same_logps_and_gradients(setup):

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
+from vrft.omp import spin_omp
 from vrft.paths import CONF_DIR
 
 log = logging.getLogger("vrft")
@@ -28,6 +29,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         run_cfg = load_config(cfg)
         pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before vrft.run imports torch
+        spin_omp(run_cfg.trainer.omp_spin)  # likewise: libgomp reads it when torch loads
         from vrft.run import run
 
         summary = run(run_cfg)

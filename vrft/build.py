@@ -151,6 +151,7 @@ def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec)
         pad_id=tokens.pad_id,
         suppress_ids=tokens.suppress_ids,
         processor=processor,
+        **({"compile_decode": cfg.trainer.compile_decode} if cfg.rollout == "hf" else {}),
     )
     reference = build_reference(policy, beta=a.beta, lora=cfg.model.lora.enabled)
     samples = SampleLogger(loggers, codec, every=cfg.logger.log_samples_every_n_steps)

@@ -167,6 +167,8 @@ class TrainerCfg:
     max_consecutive_skips: int = 10
     cpu_isa: str = "avx2"
     keep_heap: bool = True
+    omp_spin: bool = True
+    compile_decode: bool = True
 
 
 @dataclass

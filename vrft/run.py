@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def run(cfg: RunCfg) -> dict:
     )
     summary = base_summary(cfg, task)
     summary["keep_heap"] = heap_kept  # glibc malloc keeps freed memory for reuse (vrft.heap)
+    summary["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")  # ACTIVE with trainer.omp_spin (vrft.omp)
     try:
         if resume is not None:  # the first life of this run evaluated the starting model
             initial = earlier_metrics(run_dir, "initial")

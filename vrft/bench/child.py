@@ -22,9 +22,13 @@ def main(argv: list[str]) -> None:
     logging.getLogger("lightning").setLevel(logging.ERROR)
     from vrft.bench.workload import BenchSpec
     from vrft.heap import keep_heap
+    from vrft.omp import spin_omp
 
     spec = BenchSpec(**json.loads(Path(spec_json).read_text()))
-    keep_heap(spec.keep_heap if side == "vrft" else spec.trl_keep_heap)  # before torch allocates anything
+    process = {  # before torch loads libgomp and allocates anything
+        "keep_heap": keep_heap(spec.keep_heap if side == "vrft" else spec.trl_keep_heap),
+        "omp_spin": spin_omp(spec.omp_spin if side == "vrft" else spec.trl_omp_spin),
+    }
     out_dir = Path(out_json).parent / side
     out_dir.mkdir(parents=True, exist_ok=True)
     if side == "vrft":
@@ -33,7 +37,7 @@ def main(argv: list[str]) -> None:
         from vrft.bench.trl_side import run
     else:
         raise SystemExit(f"side must be vrft or trl, got {side!r}")
-    Path(out_json).write_text(json.dumps({"side": side, **run(spec, out_dir)}))
+    Path(out_json).write_text(json.dumps({"side": side, **process, **run(spec, out_dir)}))
 
 
 if __name__ == "__main__":

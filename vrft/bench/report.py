@@ -18,6 +18,9 @@ def side_line(r: dict) -> str:
         f"{'lean decode, ' if r.get('lean_decode') else ''}"
         f"{'lean step, ' if r.get('lean_step') else ''}"
         f"{'kept prefill, ' if r.get('keep_prefill') else ''}"
+        f"{'compiled decode, ' if r.get('compile_decode') else ''}"
+        f"{'kept heap, ' if r.get('keep_heap') else ''}"
+        f"{'OpenMP spin, ' if r.get('omp_spin') else ''}"
         f"completion length {r['completion_len']}"
     )
 

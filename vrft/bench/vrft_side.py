@@ -80,6 +80,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     engine.lean_decode = spec.lean_decode
     engine.lean_step = spec.lean_step
     engine.keep_prefill = spec.keep_prefill
+    engine.compile_decode = engine.compile_decode and spec.compile_decode
     if (
         not spec.shared_prefill
     ):  # the plain paths: generate(num_return_sequences=G), full forwards per completion
@@ -99,6 +100,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     out["lean_decode"] = spec.lean_decode and spec.shared_prefill
     out["lean_step"] = out["lean_decode"] and spec.lean_step
     out["keep_prefill"] = spec.shared_prefill and spec.keep_prefill
+    out["compile_decode"] = out["lean_step"] and engine.compile_decode
     out.update(device_figures(capture.rows, spec, policy))
     return out
 

@@ -37,11 +37,16 @@ class BenchSpec:
     )
     lean_decode: bool = True  # False: the shared rollout continues with `generate` (before vrft.grpo.decode)
     lean_step: bool = True  # False: decode steps run the model's forward (before vrft.grpo.lean_step)
+    compile_decode: bool = True  # False: the lean step runs eagerly (before its torch.compile)
     keep_prefill: bool = (
         True  # False: the policy pass prefills the prompts again (before vrft.grpo.prefill.Prefix)
     )
     keep_heap: bool = True  # vrft side: glibc malloc keeps freed memory (vrft.heap), as `python -m vrft` does
     trl_keep_heap: bool = False  # TRL side: the same setting (off: the process defaults TRL runs with)
+    omp_spin: bool = (
+        True  # vrft side: OpenMP workers spin between regions (vrft.omp), as `python -m vrft` does
+    )
+    trl_omp_spin: bool = False  # TRL side: the same setting (off: libgomp's default policy)
     cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
     device: str = "cpu"  # cpu | cuda (cuda: the vrft side alone, with trainer=gpu)
     model: str = "small_qwen2_vl"  # a conf/model name (qwen2_vl_2b, qwen2_5_vl_3b: see vrft.bench.arch)

@@ -5,7 +5,7 @@ machinery.
 token per row, the repeated cache preallocated for the whole completion, the 2-D attention mask, mRoPE positions
 `cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step over the unrepeated prompt cache.
 It applies the same logits processors as `generate` to float32 logits, draws with one `multinomial` over all rows
-per step, pads rows that have ended and stops when every row has ended or the length cap is reached. So with
+per step (vrft.grpo.draw: the same draws, faster), pads rows that have ended and stops when every row has ended or the length cap is reached. So with
 `hf_step` and the same seed it draws the same tokens as `generate` and leaves the random generator in the same
 state; the lean step's logits agree with the model's to float rounding (tests/test_speed_equivalence.py checks
 both). `preallocate` swaps each cache layer's growing `torch.cat` for writes into one buffer of the final length
@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessorList
 from transformers.cache_utils import DynamicLayer
+
+from vrft.grpo.draw import multinomial_one
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -148,10 +150,8 @@ def decode(
     while t < T and bool(unfinished.any()):
         logits = step(ids[:, P + t - 1], t)
         scores = processors(ids[:, : P + t], logits.to(copy=True, dtype=torch.float32))
-        if do_sample:
-            nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-        else:
-            nxt = scores.argmax(dim=-1)
+        # with sampling, torch.multinomial's draw (vrft.grpo.draw)
+        nxt = multinomial_one(torch.softmax(scores, dim=-1)) if do_sample else scores.argmax(dim=-1)
         nxt = torch.where(unfinished, nxt, pad_id)
         ids[:, P + t] = nxt
         unfinished &= ~(nxt[:, None] == eos).any(1)

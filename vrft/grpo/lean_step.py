@@ -21,10 +21,14 @@ new tokens per call, attention dropout, any training use (it runs under no_grad 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
 
 TEXT_MODELS = ("Qwen2VLTextModel", "Qwen2_5_VLTextModel", "Qwen3VLTextModel")
 
@@ -89,7 +93,15 @@ class LeanStep:
     runs completion token t-1 (positions `positions[:, t-1]`) and returns the logits that predict token t."""
 
     def __init__(
-        self, lm, head, prompt_kv, prompt_mask: torch.Tensor, group: int, positions: torch.Tensor, extra: int
+        self,
+        lm,
+        head,
+        prompt_kv,
+        prompt_mask: torch.Tensor,
+        group: int,
+        positions: torch.Tensor,
+        extra: int,
+        compiled: bool = False,
     ):
         cfg = lm.config
         self.H, self.KVH = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -97,23 +109,31 @@ class LeanStep:
         self.eps = cfg.rms_norm_eps
         self.embed, self.head_w, self.norm_w = lm.embed_tokens.weight, head.weight, lm.norm.weight[:, None]
         self.layers = [self._layer(layer) for layer in lm.layers]
+        self.weights = [tuple(getattr(w, f.name) for f in dataclasses.fields(w)) for w in self.layers]
+        self.dims = (self.H, self.KVH, self.D, self.eps)
+        self.compiled = compiled
         B, P = prompt_mask.shape
         N, KVH, D = B * group, self.KVH, self.D
         self.P = P
         k0 = prompt_kv[0][0]
         dtype = k0.dtype
         # per row and kv head, the prompt's keys and values (repeated per group) then room for the completion's
+        # (zeros: a slot not yet written is masked, and 0 * -inf-masked weight must not be NaN)
         self.keys, self.values = [], []
         for pk, pv in prompt_kv:
             for buffers, prompt in ((self.keys, pk), (self.values, pv)):
-                buf = k0.new_empty(N, KVH, P + extra, D)
+                buf = k0.new_zeros(N, KVH, P + extra, D)
                 buf[:, :, :P] = prompt.repeat_interleave(group, dim=0)
                 buffers.append(buf)
-        # additive mask of the prompt's padded keys, (N*KVH, 1, P + extra)
+        # additive attention mask, (N*KVH, 1, P + extra): -inf at the prompt's padding and at every completion
+        # slot until its token is written (each step attends over the whole buffer: one shape for every step)
         pad = (prompt_mask == 0).repeat_interleave(group, dim=0)
-        bias = torch.zeros(N, KVH, 1, P + extra, dtype=dtype, device=prompt_mask.device)
-        bias[..., :P] = bias[..., :P].masked_fill(pad[:, None, None, :], float("-inf"))
+        bias = torch.full((N, KVH, 1, P + extra), float("-inf"), dtype=dtype, device=prompt_mask.device)
+        bias[..., :P] = bias[..., :P].masked_fill(~pad[:, None, None, :], 0.0)
         self.bias = bias.view(N * KVH, 1, P + extra)
+        self.slots = torch.arange(P, P + extra, device=prompt_mask.device)[
+            :, None
+        ]  # step t writes slots[t-1]
         rot = lm.rotary_emb
         freqs = positions.float()[..., None] * rot.inv_freq.to(positions.device)  # (N, T, D/2)
         emb = torch.cat((freqs, freqs), dim=-1).transpose(0, 1)[:, :, None, :]  # (T, N, 1, D)
@@ -125,7 +145,14 @@ class LeanStep:
 
     @classmethod
     def build(
-        cls, model, prompt_cache, prompt_mask: torch.Tensor, group: int, positions: torch.Tensor, extra: int
+        cls,
+        model,
+        prompt_cache,
+        prompt_mask: torch.Tensor,
+        group: int,
+        positions: torch.Tensor,
+        extra: int,
+        compiled: bool = False,
     ):
         """A LeanStep for `model`, or None where the model or the run is not one it covers (see module doc)."""
         lm, head = text_model(model), output_head(model)
@@ -141,7 +168,7 @@ class LeanStep:
         ):
             return None
         kv = [(c.keys, c.values) for c in layers]
-        return cls(lm, head, kv, prompt_mask, group, positions, extra)
+        return cls(lm, head, kv, prompt_mask, group, positions, extra, compiled)
 
     def _layer(self, layer) -> _Layer:
         a, f = layer.self_attn, layer.mlp
@@ -159,45 +186,89 @@ class LeanStep:
             k_norm=None if kn is None else kn.weight,
         )
 
-    def _norm(self, xt: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """RMSNorm of each column of the transposed stream xt (hidden, N), in float32 as transformers computes it;
-        `w` is the norm's weight as a column."""
-        h = xt.float()
-        h = h * h.pow(2).mean(0, keepdim=True).add_(self.eps).rsqrt_()
-        return h.to(xt.dtype).mul_(w)
-
-    def _head_norm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Qwen3-VL's RMSNorm over each head of q or k, x (N, heads, D)."""
-        h = x.float()
-        h = h * h.pow(2).mean(-1, keepdim=True).add_(self.eps).rsqrt_()
-        return w * h.to(x.dtype)
-
     def __call__(self, tokens: torch.Tensor, t: int) -> torch.Tensor:
         """(N, V) logits predicting completion token t from completion token t-1 (`tokens`, (N,))."""
-        H, KVH, D = self.H, self.KVH, self.D
-        N, L = tokens.shape[0], self.P + t  # L: keys attended, the prompt's and completion tokens 0..t-1
-        cos, sin = self.cos[t - 1], self.sin[t - 1]
-        bias = self.bias[:, :, :L]
-        # the residual stream is kept transposed, (hidden, N): each projection is `W @ x`, the shape MKL runs
-        # fastest for a few rows, and the residual adds fold into the matmuls (addmm)
-        xt = F.embedding(tokens, self.embed).t().contiguous()
-        for i, w in enumerate(self.layers):
-            h = self._norm(xt, w.ln1)
-            qkv = torch.mm(w.qkv, h) if w.qkv_bias is None else torch.addmm(w.qkv_bias, w.qkv, h)
-            qkv = qkv.t().contiguous().view(N, H + 2 * KVH, D)
-            qk, v = qkv[:, : H + KVH], qkv[:, H + KVH :]
-            if w.q_norm is not None:
-                qk = torch.cat(
-                    [self._head_norm(qk[:, :H], w.q_norm), self._head_norm(qk[:, H:], w.k_norm)], 1
-                )
-            qk = torch.addcmul(qk * cos, qk.roll(D // 2, dims=-1), sin)
-            keys, values = self.keys[i], self.values[i]
-            keys[:, :, L - 1] = qk[:, H:]
-            values[:, :, L - 1] = v
-            q = qk[:, :H].reshape(N * KVH, H // KVH, D)
-            k, vv = keys.view(N * KVH, -1, D)[:, :L], values.view(N * KVH, -1, D)[:, :L]
-            probs = torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), dim=-1)
-            xt = torch.addmm(xt, w.o, torch.bmm(probs, vv).view(N, H * D).t())
-            gate, up = torch.mm(w.gate_up, self._norm(xt, w.ln2)).chunk(2)
-            xt = torch.addmm(xt, w.down, F.silu(gate).mul_(up))
-        return torch.mm(self.head_w, self._norm(xt, self.norm_w)).t()
+        self.bias[:, :, self.P + t - 1] = 0.0  # completion token t-1's slot joins the keys attended
+        args = (
+            tokens,
+            self.cos[t - 1],
+            self.sin[t - 1],
+            self.slots[t - 1],
+            self.bias,
+            self.keys,
+            self.values,
+        )
+        weights = (self.weights, self.embed, self.norm_w, self.head_w, self.dims)
+        return run_step(self.compiled, *args, *weights, span=self.P + t)
+
+
+def _norm(xt: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm of each column of the transposed stream xt (hidden, N), in float32 as transformers computes it; `w` is
+    the norm's weight as a column."""
+    h = xt.float()
+    h = h * h.pow(2).mean(0, keepdim=True).add_(eps).rsqrt_()
+    return h.to(xt.dtype).mul_(w)
+
+
+def _head_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen3-VL's RMSNorm over each head of q or k, x (N, heads, D)."""
+    h = x.float()
+    h = h * h.pow(2).mean(-1, keepdim=True).add_(eps).rsqrt_()
+    return w * h.to(x.dtype)
+
+
+def decode_step(tokens, cos, sin, slot, bias, keys, values, weights, embed, norm_w, head_w, dims, span=None):
+    """One decode step of every layer, a pure function of its tensors (so it can be compiled): writes the new
+    token's keys and values into `slot` of each layer's buffers and returns the (N, V) next-token logits.
+
+    The residual stream is kept transposed, (hidden, N): each projection is `W @ x`, the shape MKL runs fastest for
+    a few rows, and the residual adds fold into the matmuls (addmm). Attention runs over the first `span` slots
+    of each row and kv head's buffer in one baddbmm (all of them when None: one shape for every step, for the
+    compiled step), the slots not yet written masked by `bias`.
+    """
+    H, KVH, D, eps = dims
+    N = tokens.shape[0]
+    span = span or bias.shape[-1]
+    bias = bias[:, :, :span]
+    xt = F.embedding(tokens, embed).t().contiguous()
+    for (qkv_w, qkv_b, o, gate_up, down, ln1, ln2, q_norm, k_norm), kb, vb in zip(
+        weights, keys, values, strict=True
+    ):
+        h = _norm(xt, ln1, eps)
+        qkv = torch.mm(qkv_w, h) if qkv_b is None else torch.addmm(qkv_b, qkv_w, h)
+        qkv = qkv.t().contiguous().view(N, H + 2 * KVH, D)
+        qk, v = qkv[:, : H + KVH], qkv[:, H + KVH :]
+        if q_norm is not None:
+            qk = torch.cat([_head_norm(qk[:, :H], q_norm, eps), _head_norm(qk[:, H:], k_norm, eps)], 1)
+        qk = torch.addcmul(qk * cos, qk.roll(D // 2, dims=-1), sin)
+        kb.index_copy_(2, slot, qk[:, H:, None, :])
+        vb.index_copy_(2, slot, v[:, :, None, :])
+        q = qk[:, :H].reshape(N * KVH, H // KVH, D)
+        k, vv = kb.view(N * KVH, -1, D)[:, :span], vb.view(N * KVH, -1, D)[:, :span]
+        probs = torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), dim=-1)
+        xt = torch.addmm(xt, o, torch.bmm(probs, vv).view(N, H * D).t())
+        gate, up = torch.mm(gate_up, _norm(xt, ln2, eps)).chunk(2)
+        xt = torch.addmm(xt, down, F.silu(gate).mul_(up))
+    return torch.mm(head_w, _norm(xt, norm_w, eps)).t()
+
+
+COMPILE_OPTIONS = {"cpp_wrapper": True}  # a C++ wrapper calls the kernels: no Python between them
+_COMPILED: dict = {}  # the process's compiled decode_step, built on first use (None once compiling has failed)
+
+
+def run_step(compiled: bool, *args, span: int):
+    """`decode_step(*args)`, through torch.compile over the whole buffer when `compiled` (see module doc), else
+    eagerly over the first `span` slots; a compile that fails (no C++ compiler, an unsupported op) is logged once
+    and the eager step serves from then on."""
+    fn = _COMPILED.get("fn", ...) if compiled else None
+    if fn is ...:
+        fn = _COMPILED["fn"] = torch.compile(decode_step, fullgraph=True, options=COMPILE_OPTIONS)
+    if fn is not None:
+        try:
+            return fn(*args)
+        except Exception as err:  # noqa: BLE001 - any compiler failure falls back to the same eager function
+            log.warning(
+                "compiled decode step failed (%s: %s); decoding eagerly from now on", type(err).__name__, err
+            )
+            _COMPILED["fn"] = None
+    return decode_step(*args, span=span)

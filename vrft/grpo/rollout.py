@@ -155,6 +155,7 @@ class HFRollout:
         lean_decode: bool = True,
         lean_step: bool = True,
         keep_prefill: bool = True,
+        compile_decode: bool = False,
     ):
         self.sampling = sampling
         self.eos_ids = eos_ids
@@ -168,6 +169,7 @@ class HFRollout:
         self.keep_prefill = (
             keep_prefill  # False: the policy pass runs the prompts again (vrft.grpo.prefill.Prefix)
         )
+        self.compile_decode = compile_decode  # the lean step through torch.compile (vrft.grpo.lean_step)
 
     def config(self, s: SamplingSpec, num_return_sequences: int) -> GenerationConfig:
         return generation_config(
@@ -236,7 +238,13 @@ class HFRollout:
         full_mask = self.full_mask(inputs, first, group_size)
         positions = completion_positions(full_mask, P, rope_holder(model).rope_deltas)[0]
         step = LeanStep.build(
-            model, cache, inputs["attention_mask"], group_size, positions, s.max_new_tokens - 1
+            model,
+            cache,
+            inputs["attention_mask"],
+            group_size,
+            positions,
+            s.max_new_tokens - 1,
+            compiled=self.compile_decode,
         )
         if step is None:
             return None

@@ -1,6 +1,8 @@
-"""vrft.heap: with `keep_heap()` a process reuses the pages it freed instead of faulting in fresh ones on every
-round of allocations (what each training step does); without it glibc hands them back to the kernel. Fresh
-processes, no torch (bytearray goes through the same malloc), Linux with glibc only."""
+"""Process settings of CPU training. vrft.heap: with `keep_heap()` a process reuses the pages it freed instead of
+faulting in fresh ones on every round of allocations (what each training step does); without it glibc hands them
+back to the kernel (fresh processes, no torch: bytearray goes through the same malloc; glibc only). vrft.omp:
+`spin_omp` sets libgomp's wait policy before torch loads, leaves a user's own value, and says when it came too
+late."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
+glibc = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc malloc only"
 )
 
@@ -36,6 +38,7 @@ def rounds(mode: str) -> tuple[bool, list[int]]:
     return applied == "True", [int(f) for f in faults]
 
 
+@glibc
 def test_kept_heap_reuses_freed_pages():
     applied, kept = rounds("keep")
     _, default = rounds("default")
@@ -50,3 +53,31 @@ def test_keep_heap_off_changes_nothing():
     from vrft.heap import keep_heap
 
     assert keep_heap(False) is False
+
+
+SPIN = """
+import os, sys
+if sys.argv[1] == "late":
+    import torch
+from vrft.omp import spin_omp
+print(spin_omp(True), os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "env", "expected"),
+    [
+        ("early", {}, "True ACTIVE"),  # before torch: set
+        ("early", {"OMP_WAIT_POLICY": "PASSIVE"}, "False PASSIVE"),  # the user's own value wins
+        ("late", {}, "False None"),  # torch already loaded libgomp: not set, and a warning says so
+    ],
+)
+def test_spin_omp_sets_the_policy_before_torch_loads(when, env, expected):
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run(
+        [sys.executable, "-c", SPIN, when], capture_output=True, text=True, check=True, env={**base, **env}
+    )
+    assert out.stdout.strip() == expected
+    assert ("trainer.omp_spin not applied" in out.stderr) == (when == "late")
