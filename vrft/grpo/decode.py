@@ -3,7 +3,7 @@ machinery.
 
 `decode` takes one step function per token: `hf_step`, the model's own forward as `generate` calls it (one new
 token per row, the repeated cache preallocated for the whole completion, the 2-D attention mask, mRoPE positions
-`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step over the unrepeated prompt cache.
+`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step (built from the B-row prompt cache).
 It applies the same logits processors as `generate` to float32 logits, draws with one `multinomial` over all rows
 per step (vrft.grpo.draw: the same draws, faster), pads rows that have ended and stops when every row has ended or the length cap is reached. So with
 `hf_step` and the same seed it draws the same tokens as `generate` and leaves the random generator in the same

@@ -1,28 +1,37 @@
 """A hand-written decode step for the Qwen-VL text decoders (Qwen2-VL, Qwen2.5-VL, Qwen3-VL): one new token per
-row, on top of the group's prompt cache kept once per prompt (not repeated G times).
+row, on top of the group's prompt cache.
 
 Why by hand: at rollout sizes (B x G = 16 rows) a decode step is a few dozen small matmuls and a few hundred tiny
 tensor ops, and transformers' forward spends much of its time in the ops around the matmuls (mask and rotary
-construction per call, per-head reshapes, the repeated cache); no maintained library offers a CPU decode step for
-these models over a shared prompt prefix. This one does the same arithmetic in fewer ops: q/k/v and gate/up each
-in one matmul over weights concatenated once per rollout, rotary angles computed once per rollout for every step
-and layer, and attention in two parts, the G rows of a group against their prompt's keys in one
-matmul (the prompt's keys and values are read once per group, not once per row) and each row against its own
-completion keys, joined in one softmax. Text tokens after the image carry the same position on all three mRoPE axes,
-so the rotary embedding is the plain one at `position + rope_deltas`, as transformers computes it.
+construction per call, per-head reshapes, the growing cache); no maintained library offers a CPU decode step for
+these models over a shared prompt prefix. `decode_step` does the same arithmetic in fewer ops: q/k/v and gate/up
+each in one matmul over weights concatenated once per rollout; the residual stream kept transposed, so every
+projection is `W @ x` (the shape MKL runs fastest for a few rows; fp32 decode is bound by reading the weights) with
+the residual add folded into it (addmm); rotary factors for every step computed once per rollout, with the
+softmax scale folded into q's; each row's keys and values in one buffer per layer (its prompt's, copied once per
+rollout, then room for the completion) attended in one baddbmm under an additive mask. Text tokens after the
+image carry the same position on all three mRoPE axes, so the rotary embedding is the plain one at
+`position + rope_deltas`, as transformers computes it.
+
+With `compiled` (`trainer.compile_decode`, on for CPU runs) the step goes through torch.compile (inductor, C++
+wrapper): its elementwise ops fuse and no Python runs between kernels. It then attends over the whole buffer (the
+unwritten slots masked) so one graph serves every step; the first rollout compiles it (about 20 s on 2 cores,
+then cached on disk), and a compile that fails falls back to the eager step with one warning.
 
 It is the same function of the weights as the model's forward and agrees with it up to float rounding (the
-attention sums and matmul blocking differ); tests/test_speed_equivalence.py checks the logits against the model's
-and that a seeded rollout draws the same tokens. `LeanStep.build` returns None (callers keep transformers' forward)
-for anything else: other architectures, projections that are not plain `nn.Linear` (LoRA adapters, quantized
-layers), activations other than SiLU, scaled rotary types, sliding-window attention, autocast. Left out: several
-new tokens per call, attention dropout, any training use (it runs under no_grad only).
+attention sums and matmul blocking differ); tests/test_speed_equivalence.py checks the logits against the model's,
+the compiled step against the eager one, and that a seeded rollout draws the same tokens. `LeanStep.build` returns
+None (callers keep transformers' forward) for anything else: other architectures, projections that are not plain
+`nn.Linear` (LoRA adapters, quantized layers), activations other than SiLU, scaled rotary types, sliding-window
+attention, autocast. Left out: several new tokens per call, attention dropout, any training use (it runs under
+no_grad only).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -252,7 +261,16 @@ def decode_step(tokens, cos, sin, slot, bias, keys, values, weights, embed, norm
     return torch.mm(head_w, _norm(xt, norm_w, eps)).t()
 
 
-COMPILE_OPTIONS = {"cpp_wrapper": True}  # a C++ wrapper calls the kernels: no Python between them
+def compile_options() -> dict:
+    """Inductor options: a C++ wrapper calls the kernels (no Python between them); with torch's kernels pinned to
+    AVX2 (vrft.cpu_isa) the generated code is compiled for x86-64-v3 (AVX2 + FMA), not `-march=native`, so an
+    AVX-512 machine builds the same code as an AVX2-only one (inductor already follows the pin's vector width)."""
+    options: dict = {"cpp_wrapper": True}
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").lower() == "avx2":
+        options["cpp.march"] = "x86-64-v3"
+    return options
+
+
 _COMPILED: dict = {}  # the process's compiled decode_step, built on first use (None once compiling has failed)
 
 
@@ -262,7 +280,7 @@ def run_step(compiled: bool, *args, span: int):
     and the eager step serves from then on."""
     fn = _COMPILED.get("fn", ...) if compiled else None
     if fn is ...:
-        fn = _COMPILED["fn"] = torch.compile(decode_step, fullgraph=True, options=COMPILE_OPTIONS)
+        fn = _COMPILED["fn"] = torch.compile(decode_step, fullgraph=True, options=compile_options())
     if fn is not None:
         try:
             return fn(*args)

@@ -5,7 +5,7 @@ where vLLM is absent.
 The `hf` engine prefills each prompt once and shares its cache across the group (vrft.grpo.prefill): the first
 token of every completion is sampled here from the prompt's logits, repeated G times, through the same logits
 processors in the same order as `generate`, and the rest is decoded by `generate`'s sampling loop without its
-per-token machinery (vrft.grpo.decode): each step by the hand-written Qwen-VL step over the unrepeated prompt cache
+per-token machinery (vrft.grpo.decode): each step by the hand-written Qwen-VL step built from the B-row prompt cache
 (vrft.grpo.lean_step) where it applies, else by the model's forward on the repeated cache preallocated for the
 whole completion. With the same seed it draws the same tokens as a plain `generate(num_return_sequences=G)`
 (`shared_prefill=False`), which encodes the image and prefills the prompt G times (the lean step to float
@@ -205,7 +205,7 @@ class HFRollout:
         self, model, inputs: dict[str, torch.Tensor], group_size: int, *, keep: bool = False
     ) -> tuple[torch.Tensor, Prefix | None]:
         """(N, T) completion ids: prompts prefilled once, first token sampled here, the rest decoded on the
-        prompt cache (by the lean step over the unrepeated cache where it applies, else on the repeated one).
+        prompt cache (by the lean step, built from the B-row cache, where it applies, else on the repeated one).
         Returns (ids, the prefill kept with its graph: with `keep` the prefill runs with gradients, else None)."""
         holder = rope_holder(model)
         try:
