@@ -277,3 +277,22 @@ def test_completion_mask_matches_loop_on_random_ids():
     ids = torch.randint(0, 6, (20, 9), generator=torch.Generator().manual_seed(2))
     assert completion_mask(ids, 0).tolist() == loop_completion_mask(ids.tolist(), {0})
     assert completion_mask(ids, [0, 1]).tolist() == loop_completion_mask(ids.tolist(), {0, 1})
+
+
+def test_fused_adamw_is_the_foreach_update_to_rounding():
+    """`algo.adam_fused` (HF's default adamw_torch_fused) makes the update the paper's stack made with adamw_torch:
+    from the same gradients the weights agree to float rounding, step after step."""
+    torch.manual_seed(0)
+    fused = [torch.nn.Parameter(torch.randn(384, 1024) * 0.02) for _ in range(2)]
+    plain = [torch.nn.Parameter(p.detach().clone()) for p in fused]
+    start = [p.detach().clone() for p in fused]
+    opts = [torch.optim.AdamW(fused, lr=1e-4, fused=True), torch.optim.AdamW(plain, lr=1e-4, foreach=True)]
+    for _ in range(5):
+        grads = [torch.randn_like(p) * 1e-3 for p in fused]
+        for params, opt in zip((fused, plain), opts, strict=True):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+    for a, b, s in zip(fused, plain, start, strict=True):
+        torch.testing.assert_close(a.detach(), b.detach(), atol=1e-8, rtol=0)
+        assert float((a.detach() - s).abs().max()) > 1e-5  # 5 steps of lr 1e-4 moved every weight tensor
