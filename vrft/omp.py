@@ -3,9 +3,9 @@
 torch's CPU kernels run on libgomp's thread pool. Between two parallel regions its workers spin briefly and then
 sleep, and a GRPO step is thousands of short regions (each decode step is a few dozen small matmuls and
 elementwise ops), so the calling thread often waits at the start and end of a region for a worker to wake up.
-`ACTIVE` keeps the workers spinning: on the 2-core CPU benchmark every part of the step got shorter, the step by
-about 4% (`python -m vrft.bench --no-omp-spin` gives the other side); `PASSIVE` (sleep at once) doubled the
-rollout. Results do not change (the same work split, the same sums).
+`ACTIVE` keeps the workers spinning: on the 2-core CPU benchmark the step got 1-4% shorter over several
+invocations (`python -m vrft.bench --no-omp-spin` gives the other side; the README's Speed section has one pair);
+`OMP_WAIT_POLICY=PASSIVE` (sleep at once) tripled the rollout (0.92 s against 0.31 s a step). Results do not change (the same work split, the same sums).
 
 The cost is that the workers hold their cores while the main thread runs Python between ops: right when the run
 has the CPU to itself (the CPU trainer's premise: one job per machine, `trainer.num_threads` = its cores), wrong
