@@ -377,20 +377,30 @@ def lean_inputs(setup, T: int):
     )
 
 
+def eager_and_compiled(setup, T: int):
+    """(eager LeanStep, compiled LeanStep, tokens), each on its own copy of the prompt cache."""
+    import copy
+
+    from vrft.grpo.lean_step import LeanStep
+
+    model, cache, mask, positions, tokens = lean_inputs(setup, T)
+    with torch.no_grad():
+        steps = [
+            LeanStep.build(model, copy.deepcopy(cache), mask, G, positions, T - 1, compiled=c)
+            for c in (False, True)
+        ]
+    return *steps, tokens
+
+
 def test_compiled_lean_step_matches_the_eager_one(setup):
     """torch.compile of the decode step (trainer.compile_decode) gives the eager step's logits to float rounding,
     step after step (its buffers fed by its own writes)."""
-    import copy
 
     from vrft.grpo import lean_step
 
     T = 6
-    model, cache, mask, positions, tokens = lean_inputs(setup, T)
+    eager, compiled, tokens = eager_and_compiled(setup, T)
     with torch.no_grad():
-        eager = lean_step.LeanStep.build(model, copy.deepcopy(cache), mask, G, positions, T - 1)
-        compiled = lean_step.LeanStep.build(
-            model, copy.deepcopy(cache), mask, G, positions, T - 1, compiled=True
-        )
         for t in range(1, T):
             torch.testing.assert_close(
                 compiled(tokens[:, t - 1], t), eager(tokens[:, t - 1], t), atol=1e-5, rtol=1e-4
@@ -399,7 +409,6 @@ def test_compiled_lean_step_matches_the_eager_one(setup):
 
 
 def test_a_failing_compile_falls_back_to_the_eager_step(setup, monkeypatch, caplog):
-    import copy
 
     from vrft.grpo import lean_step
 
@@ -412,12 +421,8 @@ def test_a_failing_compile_falls_back_to_the_eager_step(setup, monkeypatch, capl
     monkeypatch.setattr(lean_step, "_COMPILED", {})
     monkeypatch.setattr(lean_step.torch, "compile", broken)
     T = 3
-    model, cache, mask, positions, tokens = lean_inputs(setup, T)
+    eager, failing, tokens = eager_and_compiled(setup, T)
     with torch.no_grad():
-        eager = lean_step.LeanStep.build(model, copy.deepcopy(cache), mask, G, positions, T - 1)
-        failing = lean_step.LeanStep.build(
-            model, copy.deepcopy(cache), mask, G, positions, T - 1, compiled=True
-        )
         for t in range(1, T):
             assert torch.equal(failing(tokens[:, t - 1], t), eager(tokens[:, t - 1], t))
     assert "compiled decode step failed (RuntimeError: no C++ compiler)" in caplog.text
