@@ -27,7 +27,10 @@ def main(argv: list[str]) -> None:
     spec = BenchSpec(**json.loads(Path(spec_json).read_text()))
     process = {  # before torch loads libgomp and allocates anything
         "keep_heap": keep_heap(spec.keep_heap if side == "vrft" else spec.trl_keep_heap),
-        "omp_spin": spin_omp(spec.omp_spin if side == "vrft" else spec.trl_omp_spin),
+        # as trainer.omp_spin: on for CPU runs, off on a GPU (conf/trainer/gpu.yaml)
+        "omp_spin": spin_omp(
+            (spec.omp_spin and spec.device == "cpu") if side == "vrft" else spec.trl_omp_spin
+        ),
     }
     out_dir = Path(out_json).parent / side
     out_dir.mkdir(parents=True, exist_ok=True)
