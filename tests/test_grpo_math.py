@@ -296,3 +296,18 @@ def test_fused_adamw_is_the_foreach_update_to_rounding():
     for a, b, s in zip(fused, plain, start, strict=True):
         torch.testing.assert_close(a.detach(), b.detach(), atol=1e-8, rtol=0)
         assert float((a.detach() - s).abs().max()) > 1e-5  # 5 steps of lr 1e-4 moved every weight tensor
+
+
+@pytest.mark.parametrize(("fused", "expected"), [(True, True), (False, None)])
+def test_policy_optimizer_follows_adam_fused(fused, expected):
+    """`algo.adam_fused` reaches the optimizer the module builds (None: torch's own foreach pick)."""
+    import dataclasses
+
+    from vrft.config import AlgoCfg
+    from vrft.grpo.base import PolicyModule
+
+    module = PolicyModule(
+        torch.nn.Linear(4, 2), dataclasses.replace(AlgoCfg(), adam_fused=fused), max_steps=3
+    )
+    opt = module.configure_optimizers()["optimizer"]
+    assert opt.defaults["fused"] is expected

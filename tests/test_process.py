@@ -49,12 +49,6 @@ def test_kept_heap_reuses_freed_pages():
     assert min(default[1:]) > pages // 2, f"glibc's defaults return freed memory to the kernel: {default}"
 
 
-def test_keep_heap_off_changes_nothing():
-    from vrft.heap import keep_heap
-
-    assert keep_heap(False) is False
-
-
 SPIN = """
 import os, sys
 if sys.argv[1] == "late":

@@ -12,6 +12,7 @@ from vrft.bench.workload import BenchSpec
 def side_line(r: dict) -> str:
     return (
         f"{r['side']}: {r['completions_per_s']:.2f} completions/s, median step {r['step_s_median']:.2f} s, "
+        f"warm-up step {sum(r.get('warmup_s', [])):.1f} s, "
         f"CPU {r['cpu_per_wall']:.2f} s per wall s, {r.get('minor_faults_per_step', 0):.0f} page faults per step, "
         f"peak RSS {r['peak_rss_mib']:.0f} MiB (ru_maxrss), precision {r['precision']}, "
         f"{'shared prefill, ' if r.get('shared_prefill') else ''}"

@@ -3,9 +3,10 @@ machinery.
 
 `decode` takes one step function per token: `hf_step`, the model's own forward as `generate` calls it (one new
 token per row, the repeated cache preallocated for the whole completion, the 2-D attention mask, mRoPE positions
-`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step (built from the B-row prompt cache).
-It applies the same logits processors as `generate` to float32 logits, draws with one `multinomial` over all rows
-per step (vrft.grpo.draw: the same draws, faster), pads rows that have ended and stops when every row has ended or the length cap is reached. So with
+`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step (built from the B-row prompt
+cache). It applies the same logits processors as `generate` to float32 logits, draws with one `multinomial` over all
+rows per step (vrft.grpo.draw: the same draws, faster), pads rows that have ended and stops when every row has ended
+or the length cap is reached. So with
 `hf_step` and the same seed it draws the same tokens as `generate` and leaves the random generator in the same
 state; the lean step's logits agree with the model's to float rounding (tests/test_speed_equivalence.py checks
 both). `preallocate` swaps each cache layer's growing `torch.cat` for writes into one buffer of the final length
@@ -82,7 +83,7 @@ class BannedTokens:
 
 class TopK:
     """`TopKLogitsWarper`: scores below the k-th largest of their row set to -inf. The k-th largest is found by
-    one `kthvalue` selection instead of a sorted `topk` (a third faster at a 2k vocabulary); it is the same value,
+    one `kthvalue` selection instead of a sorted `topk` (less work than sorting k entries); it is the same value,
     so the same entries are kept."""
 
     def __init__(self, top_k: int):

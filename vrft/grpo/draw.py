@@ -2,8 +2,8 @@
 
 For one sample, torch draws an exponential E for every entry of `probs` (its default CPU generator, a Mersenne
 Twister, two 32-bit words per entry: x = the 53 low bits of (w1 << 32 | w2) / 2^53, E = -log1p(-x) in double,
-stored as float32) and returns argmax(probs / E). Its exponential kernel is serial and takes about 15 ns an entry,
-half a millisecond for 16 rows of a 2k vocabulary, at every decode step. Here the words come from NumPy's
+stored as float32) and returns argmax(probs / E). Its exponential kernel is serial, one entry at a time, and runs over
+the whole vocabulary of every row at every decode step. Here the words come from NumPy's
 MT19937 (the same generator, vectorised) and only the entries with nonzero probability get their exponential
 (after top-k, 50 of 2k): the others divide to 0 and never win the argmax, though their words are drawn, so the
 generator ends in the state torch's own call leaves. log1p is the C library's, as torch's, so the draws are the

@@ -35,19 +35,13 @@ def completion_logit_parts(model, r: Rollout, *, shared_prefill: bool = True) ->
     return [out.logits[:, :-1, :]]
 
 
-def completion_logits(model, r: Rollout, *, shared_prefill: bool = True) -> torch.Tensor:
-    """(N, T, V) logits whose position t predicts completion token t."""
-    return torch.cat(completion_logit_parts(model, r, shared_prefill=shared_prefill), dim=1)
-
-
 def sequence_logps(
     model, r: Rollout, *, temperature: float = 1.0, with_entropy: bool = False, shared_prefill: bool = True
 ):
     """(logps (N, T), entropy (N, T) or None) for the rollout's completion tokens."""
     parts = completion_logit_parts(model, r, shared_prefill=shared_prefill)
-    if (
-        temperature != 1.0
-    ):  # x / 1.0 is x: no pass over the logits (and none in the backward) at temperature 1
+    # x / 1.0 is x: at temperature 1 no pass over the logits (and none in the backward)
+    if temperature != 1.0:
         parts = [p.float() / temperature for p in parts]
     ids = r.completion_ids.split([p.shape[1] for p in parts], dim=1)
     logps = torch.cat([selective_log_softmax(p.float(), i) for p, i in zip(parts, ids, strict=True)], dim=1)

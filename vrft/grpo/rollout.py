@@ -95,11 +95,13 @@ def first_token_processors(
 
 
 def decode_processors(
-    s: SamplingSpec, *, prompt_len: int, eos_ids: list[int], suppress_ids: list[int], vocab: int | None = None
+    s: SamplingSpec, *, prompt_len: int, eos_ids: list[int], suppress_ids: list[int]
 ) -> LogitsProcessorList:
     """`first_token_processors` for every later token: min-new-tokens and suppress as one mask built once
     (`BannedTokens`, the same -inf entries), then the same warpers (top-k as `TopK`, the same kept entries)."""
-    banned = BannedTokens(prompt_len, s.min_new_tokens, eos_ids, suppress_ids, vocab)
+    banned = BannedTokens(
+        prompt_len, s.min_new_tokens, eos_ids, suppress_ids
+    )  # masks sized at the first call
     later = [TopK(w.top_k) if type(w) is TopKLogitsWarper else w for w in warpers(s)]
     return LogitsProcessorList([banned, *later])
 
