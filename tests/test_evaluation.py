@@ -308,6 +308,13 @@ def test_classification_accuracy_strict_vs_lenient():
         classification_accuracy(comps, ["rose"])
 
 
+def test_classification_accuracy_per_class():
+    """Strict accuracy per label, the labels read from `<answer>` solutions or plain names."""
+    comps = ["<answer>rose</answer>", "<answer>tulip</answer>", "<answer>rose</answer>", "no answer"]
+    res = classification_accuracy(comps, ["rose", "<answer>rose</answer>", "tulip", "tulip"])
+    assert res["per_class"] == {"rose": 50.0, "tulip": 0.0}
+
+
 # ---- grounding ---------------------------------------------------------------------------------------------
 
 

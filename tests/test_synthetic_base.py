@@ -129,3 +129,27 @@ def test_a_failed_gate_raises_and_keeps_the_run(tmp_path, monkeypatch):
         base_model_path(cfg)
     failed = list((tmp_path / "cache" / "bases").glob("*.failed"))
     assert len(failed) == 1 and not json.loads((failed[0] / "gate.json").read_text())["passed"]
+
+
+def test_base_seed_builds_another_base_and_is_its_training_seed(tmp_path, monkeypatch):
+    """`model.base_seed` is the seed of the base model's training run: part of its recipe (another cache folder)
+    and passed to the base experiment; the default 0 is the base experiment's own seed."""
+    commands = []
+
+    def fake_run(cmd, check=False):
+        commands.append(cmd)
+        run_dir = Path(next(a.split("=", 1)[1] for a in cmd if a.startswith("hydra.run.dir=")))
+        write_predictions(run_dir / "eval" / "predictions_final.json", [("<answer>x</answer>", "x")])
+        (run_dir / "final_model").mkdir(parents=True)
+        (run_dir / "final_model" / "config.json").write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    paths = {}
+    for seed in (0, 3):
+        cfg = compose_run(["logger=none", f"model.base_seed={seed}"], tmp_path / "run", tmp_path / "cache")
+        paths[seed] = base_model_path(cfg)
+    assert paths[0] != paths[3] and len(commands) == 2
+    assert "seed=0" in commands[0] and "seed=3" in commands[1]
+    recipes = [json.loads((p.parent / "recipe.json").read_text()) for p in (paths[0], paths[3])]
+    assert (recipes[0]["seed"], recipes[1]["seed"]) == (0, 3)

@@ -184,3 +184,72 @@ def test_unknown_world_split_is_refused(tmp_path):
     bad = dataclasses.replace(det_task(), test=SplitCfg("coco", "nonsense"))
     with pytest.raises(ConfigError, match="nonsense"):
         world_task(bad, tmp_path)
+
+
+def test_base_split_names_a_share_of_the_novel_images_and_the_rest_coarsely(tmp_path):
+    """`novel_in_base` images of each novel class join the base training split; `novel_named` of them carry the
+    class name and the rest the coarse "<colour> shape"; held-out base splits hold base classes only."""
+    world = {"novel_in_base": 5, "novel_named": 0.4}
+    cls = world_task(
+        task(
+            "classification",
+            SplitCfg("coop_split", "base", split="train"),
+            SplitCfg("coop_split", "base", split="test"),
+            prompt="classification_short",
+            **world,
+        ),
+        tmp_path,
+    )
+    spec, _ = spec_of(cls.synthetic)
+    train = read_classification(cls.train.path, "coop_split", "train")
+    for novel in spec.novel:
+        mine = [r for r in train if Path(r.image).name.startswith(novel.replace(" ", "_") + "_")]
+        names = sorted(r.label for r in mine)
+        coarse = f"{novel.split()[0]} shape"
+        assert names == sorted([novel] * 2 + [coarse] * 3)
+    base_named = [r for r in train if r.label in spec.base]
+    assert len(base_named) == SMALL["classification"]["base_train"] * len(spec.base)
+    test = read_classification(cls.test.path, "coop_split", "test")
+    assert {r.label for r in test} == set(spec.base)
+
+
+def test_novel_named_outside_0_1_is_refused():
+    with pytest.raises(ConfigError, match="task.synthetic.novel_named"):
+        world_spec({"kind": "classification", "novel_named": 1.5})
+
+
+def test_base_split_asks_about_novel_categories_with_a_weak_prior(tmp_path):
+    """With `novel_in_base`, `base_train` adds scenes of each novel category (the base scenes unchanged) and the
+    SFT rows ask about novel categories: present ones with their boxes; absent ones "No Objects" in a
+    `novel_named` share, otherwise the boxes of the image's look-alikes (sharing the colour or the shape)."""
+    from vrft.synthetic.detection import novel_queries
+
+    def base_train(folder, **world):
+        t = world_task(
+            task("detection", SplitCfg("coco", "base_train"), SplitCfg("coco", "base_test"), **world), folder
+        )
+        return t, spec_of(t.synthetic)[0]
+
+    plain, _ = base_train(tmp_path / "plain")
+    rare, spec = base_train(tmp_path / "rare", novel_in_base=6, novel_named=0.25)
+    n_base = SMALL["detection"]["base_train"]
+    old = read_detection(plain.train.path, plain.train.images, spec.categories, query="gt")
+    new = read_detection(rare.train.path, rare.train.images, spec.categories, query="gt")
+    assert [(r.image_id, r.category, r.boxes) for r in new if r.image_id <= n_base] == [
+        (r.image_id, r.category, r.boxes) for r in old
+    ]
+    assert {r.category for r in new if r.image_id > n_base} >= set(spec.novel)
+    truth = {(r.image_id, r.category): r.boxes for r in new}
+    queries = novel_queries(spec, Path(rare.train.path), Path(rare.train.images))
+    assert {q.category for q in queries} <= set(spec.novel)
+    absent = [q for q in queries if (q.image_id, q.category) not in truth]
+    present = [q for q in queries if (q.image_id, q.category) in truth]
+    assert present and all(q.boxes == truth[(q.image_id, q.category)] for q in present)
+    named = [q for q in absent if not q.boxes]
+    assert len(named) == int(len(absent) * 0.25)
+    for q in [q for q in absent if q.boxes]:
+        colour, shape = q.category.split()
+        image = {c: bs for (i, c), bs in truth.items() if i == q.image_id}
+        alike = {b for c, bs in image.items() if colour in c or shape in c for b in bs}
+        assert set(q.boxes) == (alike or {b for bs in image.values() for b in bs})
+    assert not novel_queries(spec_of(plain.synthetic)[0], Path(plain.train.path), Path(plain.train.images))

@@ -176,3 +176,16 @@ def test_smoke_command_runs_with_tiny_qwen3_vl(tmp_path, cache_dir):
     ]
     processor = json.loads((run_dir / "final_model" / "processor_config.json").read_text())
     assert processor["processor_class"] == "Qwen3VLProcessor"
+
+
+def test_summary_gives_novel_and_base_classes_apart():
+    """A synthetic world's novel classes and the others are averaged apart (forgetting shows); a task without
+    novel classes, or an evaluation that met only one group, adds nothing."""
+    from vrft.config import TaskCfg
+    from vrft.run import group_means
+
+    task = TaskCfg(name="t", synthetic={"novel": ["red triangle"]})
+    per_class = {"red triangle": 50.0, "red circle": 100.0, "blue circle": 80.0}
+    assert group_means(per_class, task, "final") == {"novel_final": 50.0, "base_final": 90.0}
+    assert group_means({"red circle": 100.0}, task, "final") == {}
+    assert group_means(per_class, TaskCfg(name="real"), "initial") == {}

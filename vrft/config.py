@@ -109,6 +109,7 @@ class ModelCfg:
     freeze_vision: bool = False
     tiny: TinyCfg | None = None
     lora: LoraCfg = field(default_factory=LoraCfg)
+    base_seed: int = 0  # path synthetic:<experiment>: the seed of the base model's training run (its recipe)
 
 
 @dataclass

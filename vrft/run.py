@@ -67,6 +67,7 @@ def run(cfg: RunCfg) -> dict:
         else:
             initial = evaluator(policy, "initial") if cfg.eval.before else None
         summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
+        summary.update(group_means(per_class(initial), task, "initial"))
         module = build_module(cfg, policy, processor, tokens, loggers, codec)
         trainer = build_trainer(cfg, loggers, evaluator, run_dir, resume_from=resume)
         start_step = resume.step if resume else 0  # the data stream continues where the checkpoint left it
@@ -75,6 +76,7 @@ def run(cfg: RunCfg) -> dict:
         summary.update(
             final=headline(final, task.metric),
             per_class_final=per_class(final),
+            **group_means(per_class(final), task, "final"),
             steps=int(trainer.global_step),
             skipped_steps=module.skipped_steps,
             status="ok",
@@ -119,6 +121,20 @@ def earlier_metrics(run_dir: Path, tag: str) -> dict | None:
 
 def per_class(metrics: dict | None) -> dict | None:
     return None if metrics is None else metrics.get("per_class")
+
+
+def group_means(classes: dict | None, task, tag: str) -> dict:
+    """`{"novel_<tag>": mean, "base_<tag>": mean}` of the per-class metric over a synthetic world's novel
+    classes and the others (both present), so a gain on the novel classes and a loss on the base ones both
+    show; empty otherwise."""
+    novel = set((task.synthetic or {}).get("novel") or ())
+    if not classes or not novel:
+        return {}
+    groups = {"novel": [v for k, v in classes.items() if k in novel]}
+    groups["base"] = [v for k, v in classes.items() if k not in novel]
+    if not all(groups.values()):
+        return {}
+    return {f"{g}_{tag}": sum(v) / len(v) for g, v in groups.items()}
 
 
 def run_name(cfg: RunCfg) -> str:

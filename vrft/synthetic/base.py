@@ -105,7 +105,11 @@ def base_model_path(cfg: RunCfg) -> Path:
     """The built base model folder named by `cfg.model.path` (`synthetic:<experiment>`), built if missing."""
     experiment = cfg.model.path[len(PREFIX) :]
     cache = Path(cfg.paths.cache_dir)
-    overrides = [f"paths.cache_dir={cache}", *world_overrides(cfg.task.synthetic)]
+    overrides = [
+        f"paths.cache_dir={cache}",
+        f"seed={cfg.model.base_seed}",
+        *world_overrides(cfg.task.synthetic),
+    ]
     base_run = compose_recipe(experiment, overrides)
     rec = recipe(base_run)
     folder = cache / "bases" / f"{experiment}-{recipe_hash(rec)}"

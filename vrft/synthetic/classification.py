@@ -38,13 +38,16 @@ def write_class_group(spec: WorldSpec, group: str, root: Path) -> Path:
         rng = random.Random(f"{spec.seed}/cls/{group}/{part}")
         per_class = spec.splits.get(f"{group}_{part}", 0)
         entries = []
-        for label, cls in enumerate(classes + (rare if part == "train" else [])):
+        names = list(dict.fromkeys(classes + rare + [spec.coarse_name(c) for c in rare]))  # label ids
+        for cls in classes + (rare if part == "train" else []):
             n = spec.novel_in_base if cls in rare else per_class
+            named = round(n * spec.novel_named) if cls in rare else n
             for k in range(n):
                 relpath = f"images/{cls.replace(' ', '_')}_{part}_{k:04d}.png"
                 (root / "images").mkdir(parents=True, exist_ok=True)
                 render(spec, [one_object(spec, rng, cls)], rng).save(root / relpath)
-                entries.append([relpath, label, cls])
+                name = cls if k < named else spec.coarse_name(cls)
+                entries.append([relpath, names.index(name), name])
         split[part] = entries
     (root / SPLIT_FILE).write_text(json.dumps(split), encoding="utf-8")
     return root

@@ -10,11 +10,15 @@ so novel queries meet distractors that share their colour or their shape. Every 
 `write_sft_rows(spec, coco_json, image_dir, root, prompt)` turns a base split into released-ViRFT-style rows
 (`image`, `problem`, `solution`; `datasets.save_to_disk`): every present base category (a positive query) and
 `negatives` x as many absent base categories (answer "No Objects"), so a model trained on it learns both to
-localise and to reject. Left out: crowd boxes, masks, LVIS files (`vrft.data.standins` has an LVIS writer).
+localise and to reject. With `novel_in_base` > 0, `base_train` also holds that many scenes per novel category and
+the rows ask about novel categories too, as a pretrained detector knows a rare category weakly: every present one
+is answered with its boxes, and of the absent ones only `novel_named` are answered "No Objects", the others with
+the boxes of the objects that share the category's colour or shape (`confusions`). Left out: crowd boxes, masks, LVIS files (`vrft.data.standins` has an LVIS writer).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -36,16 +40,27 @@ def split_categories(spec: WorldSpec, split: str) -> tuple[list[str], list[str]]
     return spec.categories, list(spec.novel)
 
 
-def write_coco_split(spec: WorldSpec, split: str, root: Path) -> tuple[Path, Path]:
-    """Write one COCO-format split of `spec.splits[split]` images; return (annotation JSON, image folder)."""
+def scenes(spec: WorldSpec, split: str) -> list:
+    """The objects of each image of `split`: `spec.splits[split]` scenes, then for `base_train`
+    `novel_in_base` scenes per novel category (that category first, any others beside it) from a stream of
+    their own, so the base scenes do not change with `novel_in_base`."""
     rng = random.Random(f"{spec.seed}/{split}")
     pool, firsts = split_categories(spec, split)
+    out = [(make_scene(spec, rng, pool, firsts[i % len(firsts)]), rng) for i in range(spec.splits[split])]
+    if split == "base_train" and spec.novel_in_base:
+        rare = random.Random(f"{spec.seed}/{split}/novel")
+        for i in range(spec.novel_in_base * len(spec.novel)):
+            out.append((make_scene(spec, rare, spec.categories, spec.novel[i % len(spec.novel)]), rare))
+    return out
+
+
+def write_coco_split(spec: WorldSpec, split: str, root: Path) -> tuple[Path, Path]:
+    """Write one COCO-format split (`scenes`); return (annotation JSON, image folder)."""
     ids = {name: k + 1 for k, name in enumerate(spec.categories)}
     image_dir = root / split
     image_dir.mkdir(parents=True, exist_ok=True)
     images, anns = [], []
-    for i in range(spec.splits[split]):
-        objs = make_scene(spec, rng, pool, firsts[i % len(firsts)])
+    for i, (objs, rng) in enumerate(scenes(spec, split)):
         file_name = f"{i + 1:012d}.png"
         render(spec, objs, rng).save(image_dir / file_name)
         images.append(
@@ -80,18 +95,52 @@ def write_coco_split(spec: WorldSpec, split: str, root: Path) -> tuple[Path, Pat
     return ann_json, image_dir
 
 
+def by_image(records: list) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for r in records:
+        out.setdefault(r.image_id, []).append(r)
+    return out
+
+
 def sft_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
     """Base-category queries of a split: all positives and a seeded `negatives`-ratio sample of the negatives."""
-    records = read_detection(coco_json, image_dir, spec.base, query="all")
+    images = by_image(read_detection(coco_json, image_dir, spec.base, query="all"))
     rng = random.Random(f"{spec.seed}/sft")
-    by_image: dict[int, list] = {}
-    for r in records:
-        by_image.setdefault(r.image_id, []).append(r)
     out = []
-    for image_id in sorted(by_image):
-        pos = [r for r in by_image[image_id] if r.boxes]
-        neg = [r for r in by_image[image_id] if not r.boxes]
+    for image_id in sorted(images):
+        pos = [r for r in images[image_id] if r.boxes]
+        neg = [r for r in images[image_id] if not r.boxes]
         out.extend(pos + sample_negatives(rng, neg, len(pos), spec.negatives))
+    return out
+
+
+def confusions(record, objects: list) -> tuple:
+    """The boxes a detector that knows a category weakly gives for it where it is absent: the image's objects
+    that share its colour or its shape, or else every object."""
+    colour, shape = record.category.split(" ", 1)
+    alike = [r for r in objects if r.boxes and (colour in r.category or shape in r.category)]
+    return tuple(b for r in (alike or [r for r in objects if r.boxes]) for b in r.boxes)
+
+
+def novel_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
+    """Novel-category queries of the base split's novel scenes: every present one with its boxes; of the absent
+    ones (as many as the image's positives, `negatives`-ratio sampled), `novel_named` of them answered "No
+    Objects" (spread evenly) and the others with `confusions` boxes."""
+    if not spec.novel_in_base:
+        return []
+    novel = by_image(read_detection(coco_json, image_dir, list(spec.novel), query="all"))
+    every = by_image(read_detection(coco_json, image_dir, spec.categories, query="all"))
+    rng = random.Random(f"{spec.seed}/sft/novel")
+    out, k = [], 0
+    for image_id in sorted(novel):
+        pos = [r for r in novel[image_id] if r.boxes]
+        if not pos:
+            continue
+        for r in sample_negatives(rng, [r for r in novel[image_id] if not r.boxes], len(pos), spec.negatives):
+            named = int((k + 1) * spec.novel_named) > int(k * spec.novel_named)
+            out.append(r if named else dataclasses.replace(r, boxes=confusions(r, every[image_id])))
+            k += 1
+        out.extend(pos)
     return out
 
 
@@ -100,7 +149,7 @@ def write_sft_rows(spec: WorldSpec, coco_json: Path, image_dir: Path, root: Path
     codec = Norm1000Codec()
     template = PROMPTS.get(prompt)
     rows = []
-    for r in sft_queries(spec, coco_json, image_dir):
+    for r in sft_queries(spec, coco_json, image_dir) + novel_queries(spec, coco_json, image_dir):
         boxes = [codec.encode(b, r.width, r.height) for b in r.boxes]
         rows.append(
             {

@@ -5,8 +5,10 @@ box edge falls on a cell edge (with 112-pixel images and `grid: 4`, a cell is on
 token and box coordinates are multiples of 250 in 0..1000 units). Categories are `"<colour> <shape>"` for every
 colour x shape pair; the `novel` ones are held out of every base split, so each novel category is a new
 combination of a colour and a shape that base categories show separately; `novel_in_base` > 0 lets each novel
-category appear in that many base training images (a rare category the base model has barely seen, as LVIS's
-rare categories for a pretrained model). `short_hash()` names the world's
+category appear in that many base training images, named right in only a `novel_named` share of them (a
+category a pretrained model knows weakly, as LVIS's rare ones): a classification image is otherwise named by the
+coarse "<colour> shape" (`coarse_name`), and a detection query about an absent novel category is otherwise
+answered with a look-alike's boxes (`vrft.synthetic.detection`). `short_hash()` names the world's
 cache folder, so changing any field writes a new world. Left out: drawing (`vrft.synthetic.scenes`) and the
 files of each task family (`vrft.synthetic.detection`, `.classification`, `.grounding`).
 """
@@ -56,6 +58,7 @@ class WorldSpec:
     splits: dict[str, int] = field(default_factory=dict)
     negatives: float = 1.0
     novel_in_base: int = 0
+    novel_named: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("colors", "shapes", "novel", "objects", "cells"):
@@ -76,6 +79,10 @@ class WorldSpec:
     def cell(self) -> int:
         """Cell size in pixels."""
         return self.image_size // self.grid
+
+    def coarse_name(self, category: str) -> str:
+        """The coarse name a novel class goes by where its images are not named right: "<colour> shape"."""
+        return f"{category.split(' ', 1)[0]} shape"
 
     def short_hash(self) -> str:
         blob = json.dumps({"recipe": RECIPE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
@@ -103,6 +110,7 @@ def _validate(s: WorldSpec) -> None:
         ("noise", s.noise >= 0, "a non-negative pixel standard deviation"),
         ("negatives", s.negatives >= 0, "a non-negative ratio of negative to positive queries"),
         ("novel_in_base", s.novel_in_base >= 0, "a non-negative number of images per novel category"),
+        ("novel_named", 0 <= s.novel_named <= 1, "the share (0..1) of novel_in_base images named right"),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
     )
     for key, ok, allowed in checks:
