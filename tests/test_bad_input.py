@@ -88,7 +88,7 @@ class Case:
             "algo.prompts_per_step=1",
             "trainer.max_steps=0",
             "save_final_model=false",
-            "trainer.num_threads=1",
+            "runtime.num_threads=1",
             f"paths.cache_dir={TEST_CACHE}",
             f"hydra.run.dir={self.run}",
             *self.extra,

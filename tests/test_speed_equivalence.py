@@ -393,7 +393,7 @@ def eager_and_compiled(setup, T: int):
 
 
 def test_compiled_lean_step_matches_the_eager_one(setup):
-    """torch.compile of the decode step (trainer.compile_decode) gives the eager step's logits to float rounding,
+    """torch.compile of the decode step (rollout.compile_decode) gives the eager step's logits to float rounding,
     step after step (its buffers fed by its own writes)."""
 
     from vrft.grpo import lean_step

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from tests.conftest import compose_run, register_test_reward
-from vrft.backends import check_trainer_backend
 from vrft.config import TrainerCfg
 from vrft.errors import ConfigError
 from vrft.paths import CONF_DIR
+from vrft.runtime.backends import check_trainer_backend
 
 torch.set_num_threads(1)
 
@@ -25,7 +25,7 @@ FAST = [
     "experiment=smoke",
     "logger=none",
     "trainer.max_steps=1",
-    "trainer.num_threads=1",
+    "runtime.num_threads=1",
     "eval.before=false",
     "eval.max_samples=2",
     "save_final_model=false",

@@ -13,10 +13,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
-from vrft.omp import spin_omp
 from vrft.paths import CONF_DIR
+from vrft.runtime import before_torch
 
 log = logging.getLogger("vrft")
 
@@ -28,8 +27,7 @@ def main(cfg: DictConfig) -> float | None:
     default_sweep_group(cfg)
     try:
         run_cfg = load_config(cfg)
-        pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before vrft.run imports torch
-        spin_omp(run_cfg.trainer.omp_spin)  # likewise: libgomp reads it when torch loads
+        before_torch(run_cfg.runtime)  # the CPU kernel pin and OpenMP's policy, before vrft.run imports torch
         from vrft.run import run
 
         summary = run(run_cfg)

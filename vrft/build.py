@@ -12,9 +12,8 @@ from pathlib import Path
 
 import lightning as L
 
-from vrft.backends import check_run_backends, check_trainer_backend
-from vrft.checkpoint import Checkpoint, checkpoint_root
 from vrft.checkpointing.callbacks import Checkpointer
+from vrft.checkpointing.layout import Checkpoint, checkpoint_root
 from vrft.config import RunCfg, TaskCfg
 from vrft.data.collate import MicroBatches, PromptCollator, SFTCollator
 from vrft.data.datamodule import TrainData
@@ -31,6 +30,7 @@ from vrft.models.loader import ModelSpec, load_model
 from vrft.models.lora import LoraSpec, apply_lora, freeze_vision_tower
 from vrft.models.tiny import TinySpec, invalid_token_ids
 from vrft.rewards.combine import RewardSpec
+from vrft.runtime.backends import check_run_backends, check_trainer_backend
 
 
 @dataclass(frozen=True)

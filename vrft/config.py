@@ -15,8 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from vrft.cpu_isa import ISAS
 from vrft.errors import ConfigError
+from vrft.runtime.cpu_isa import ISAS
 
 FAMILIES = ("classification", "detection", "grounding")
 READERS = ("coco", "lvis", "coop_split", "fgvc_aircraft", "reasonseg", "virft")
@@ -162,13 +162,17 @@ class TrainerCfg:
     precision: str = "32-true"
     max_steps: int = 200
     log_every_n_steps: int = 1
-    num_threads: int | None = None
     deterministic: bool = False
     max_consecutive_skips: int = 10
+    compile_decode: bool = True
+
+
+@dataclass
+class RuntimeCfg:
+    num_threads: int | None = None
     cpu_isa: str = "avx2"
     keep_heap: bool = True
     omp_spin: bool = True
-    compile_decode: bool = True
 
 
 @dataclass
@@ -218,6 +222,7 @@ class RunCfg:
     algo: AlgoCfg = field(default_factory=AlgoCfg)
     reward: RewardCfg = field(default_factory=RewardCfg)
     trainer: TrainerCfg = field(default_factory=TrainerCfg)
+    runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
     logger: LoggerCfg = field(default_factory=LoggerCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
     paths: PathsCfg = field(default_factory=PathsCfg)
@@ -278,7 +283,7 @@ def check(run: RunCfg) -> None:
         "must be >= 0 (0 = never stop)",
     )
     _require(run.eval.batch_size > 0, "eval.batch_size", run.eval.batch_size, "must be > 0")
-    _one_of("trainer.cpu_isa", run.trainer.cpu_isa, ISAS)
+    _one_of("runtime.cpu_isa", run.runtime.cpu_isa, ISAS)
 
 
 def check_task(t: TaskCfg) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
 from vrft.paths import CONF_DIR
+from vrft.runtime.cpu_isa import pin_cpu_isa
 
 log = logging.getLogger("vrft")
 
@@ -53,7 +53,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         run_cfg = load_config(cfg)
-        pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before the model code imports torch
+        pin_cpu_isa(run_cfg.runtime.cpu_isa)  # before the model code imports torch
         evaluate(run_cfg)
     except VrftError as err:
         log.error("%s", err)

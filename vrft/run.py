@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -25,12 +24,12 @@ from vrft.build import (
     build_trainer,
     resolve_task,
 )
-from vrft.checkpoint import resume_point
+from vrft.checkpointing.layout import resume_point
 from vrft.config import RunCfg
-from vrft.cpu_isa import cpu_capability
 from vrft.data.tasks import build_task_data
-from vrft.heap import keep_heap
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
+from vrft.runtime import after_torch
+from vrft.runtime.cpu_isa import cpu_capability
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +39,7 @@ def run(cfg: RunCfg) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast
-    if cfg.trainer.num_threads:
-        torch.set_num_threads(cfg.trainer.num_threads)
-    heap_kept = keep_heap(cfg.trainer.keep_heap)
+    process = after_torch(cfg.runtime)  # threads and the kept heap (vrft.runtime)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     policy, processor, codec, tokens = build_policy(cfg)
     task = resolve_task(cfg)
@@ -59,8 +56,7 @@ def run(cfg: RunCfg) -> dict:
         config=config_dict(cfg),
     )
     summary = base_summary(cfg, task)
-    summary["keep_heap"] = heap_kept  # glibc malloc keeps freed memory for reuse (vrft.heap)
-    summary["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")  # ACTIVE with trainer.omp_spin (vrft.omp)
+    summary.update(process)  # keep_heap, omp_wait_policy (ACTIVE with runtime.omp_spin)
     try:
         if resume is not None:  # the first life of this run evaluated the starting model
             initial = earlier_metrics(run_dir, "initial")
@@ -153,8 +149,8 @@ def base_summary(cfg: RunCfg, task) -> dict:
         "per_class_initial": None,
         "per_class_final": None,
         "status": "running",
-        "cpu_isa": cfg.trainer.cpu_isa,
-        "cpu_capability": cpu_capability(),  # the kernels torch runs (AVX2 when trainer.cpu_isa=avx2 applied)
+        "cpu_isa": cfg.runtime.cpu_isa,
+        "cpu_capability": cpu_capability(),  # the kernels torch runs (AVX2 when runtime.cpu_isa=avx2 applied)
         "num_threads": torch.get_num_threads(),
     }
 

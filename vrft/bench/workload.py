@@ -41,10 +41,12 @@ class BenchSpec:
     keep_prefill: bool = (
         True  # False: the policy pass prefills the prompts again (before vrft.grpo.prefill.Prefix)
     )
-    keep_heap: bool = True  # vrft side: glibc malloc keeps freed memory (vrft.heap), as `python -m vrft` does
+    keep_heap: bool = (
+        True  # vrft side: glibc malloc keeps freed memory (vrft.runtime.heap), as `python -m vrft` does
+    )
     trl_keep_heap: bool = False  # TRL side: the same setting (off: the process defaults TRL runs with)
     omp_spin: bool = (
-        True  # vrft side: OpenMP workers spin between regions (vrft.omp), as `python -m vrft` does
+        True  # vrft side: OpenMP workers spin between regions (vrft.runtime.omp), as `python -m vrft` does
     )
     trl_omp_spin: bool = False  # TRL side: the same setting (off: libgomp's default policy)
     cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
@@ -88,7 +90,7 @@ def overrides(spec: BenchSpec, out_dir: Path) -> list[str]:
         f"algo.beta={spec.beta}",
         f"algo.lr={spec.lr}",
         f"trainer.max_steps={spec.warmup + spec.steps}",
-        f"trainer.num_threads={spec.threads}",
+        f"runtime.num_threads={spec.threads}",
         f"trainer.precision={spec.vrft_precision}",
         "eval.before=false",
         "save_final_model=false",

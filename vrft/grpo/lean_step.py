@@ -13,7 +13,7 @@ rollout, then room for the completion) attended in one baddbmm under an additive
 image carry the same position on all three mRoPE axes, so the rotary embedding is the plain one at
 `position + rope_deltas`, as transformers computes it.
 
-With `compiled` (`trainer.compile_decode`, on for CPU runs) the step goes through torch.compile (inductor, C++
+With `compiled` (`rollout.compile_decode`, on for CPU runs) the step goes through torch.compile (inductor, C++
 wrapper): its elementwise ops fuse and no Python runs between kernels. It then attends over the whole buffer (the
 unwritten slots masked) so one graph serves every step; the first rollout compiles it (the benchmark's warm-up
 step: 19.3 s with an empty cache against 1.3 s eager on 2 cores, then cached on disk), and a compile that fails
@@ -263,7 +263,7 @@ def decode_step(tokens, cos, sin, slot, bias, keys, values, weights, embed, norm
 
 def compile_options() -> dict:
     """Inductor options: a C++ wrapper calls the kernels (no Python between them); with torch's kernels pinned to
-    AVX2 (vrft.cpu_isa) the generated code is compiled for x86-64-v3 (AVX2 + FMA), not `-march=native`, so an
+    AVX2 (vrft.runtime.cpu_isa) the generated code is compiled for x86-64-v3 (AVX2 + FMA), not `-march=native`, so an
     AVX-512 machine builds the same code as an AVX2-only one (inductor already follows the pin's vector width)."""
     options: dict = {"cpp_wrapper": True}
     if os.environ.get("ATEN_CPU_CAPABILITY", "").lower() == "avx2":

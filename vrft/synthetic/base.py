@@ -92,7 +92,8 @@ def recipe(run: RunCfg) -> dict:
         "model": d["model"],
         "algo": d["algo"],
         "reward": d["reward"],
-        "trainer": {k: d["trainer"][k] for k in ("max_steps", "precision", "cpu_isa")},
+        "trainer": {k: d["trainer"][k] for k in ("max_steps", "precision")},
+        "runtime": {"cpu_isa": d["runtime"]["cpu_isa"]},
         "seed": d["seed"],
     }
 
@@ -124,8 +125,8 @@ def _command(experiment: str, run_dir: Path, overrides: list[str], cfg: RunCfg) 
         *overrides,
         f"logger={cfg.logger.kind}",
     ]
-    if cfg.trainer.num_threads:
-        cmd.append(f"trainer.num_threads={cfg.trainer.num_threads}")
+    if cfg.runtime.num_threads:
+        cmd.append(f"runtime.num_threads={cfg.runtime.num_threads}")
     return cmd
 
 

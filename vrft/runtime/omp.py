@@ -8,10 +8,10 @@ invocations (`python -m vrft.bench --no-omp-spin` gives the other side; the READ
 `OMP_WAIT_POLICY=PASSIVE` (sleep at once) tripled the rollout (0.92 s against 0.31 s a step). Results do not change (the same work split, the same sums).
 
 The cost is that the workers hold their cores while the main thread runs Python between ops: right when the run
-has the CPU to itself (the CPU trainer's premise: one job per machine, `trainer.num_threads` = its cores), wrong
-beside data-loader workers or other jobs, and useless on a GPU, so `trainer.omp_spin` is on in
+has the CPU to itself (the CPU trainer's premise: one job per machine, `runtime.num_threads` = its cores), wrong
+beside data-loader workers or other jobs, and useless on a GPU, so `runtime.omp_spin` is on in
 conf/trainer/cpu.yaml and off in conf/trainer/gpu.yaml. libgomp reads the variable when torch loads it, so the
-entry points set it before torch is imported (as vrft.cpu_isa); a value the user exported wins. Left out: other
+entry points set it before torch is imported (as vrft.runtime.cpu_isa); a value the user exported wins. Left out: other
 OpenMP runtimes' variables (Intel's KMP_BLOCKTIME: torch's pip wheels ship libgomp).
 """
 
@@ -29,7 +29,7 @@ def spin_omp(enabled: bool) -> bool:
     if not enabled:
         return False
     if "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
-        log.warning("trainer.omp_spin not applied: torch was imported before the entry point could set it")
+        log.warning("runtime.omp_spin not applied: torch was imported before the entry point could set it")
         return False
     os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     return os.environ["OMP_WAIT_POLICY"].upper() == "ACTIVE"

@@ -11,7 +11,7 @@ over its 4 measured steps, the first of which still grow the heap), and a policy
 the first steps a step reuses the pages the previous one freed. Results do not change: tensors get the same alignment, only their addresses differ. The cost is that the process keeps its peak
 heap (the peak itself is unchanged).
 
-`trainer.keep_heap` (conf/trainer/cpu.yaml) turns it on for `python -m vrft`; the benchmark's vrft side applies the
+`runtime.keep_heap` (conf/trainer/cpu.yaml) turns it on for `python -m vrft`; the benchmark's vrft side applies the
 same setting. Left out: allocators other than glibc's (musl, jemalloc or tcmalloc preloaded: `mallopt` is then
 absent or has no effect, and a debug line says so), blocks above 32 MiB (still one `mmap` each), GPU memory
 (PyTorch's CUDA caching allocator already keeps it).

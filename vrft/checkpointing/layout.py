@@ -27,21 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vrft.errors import VrftError
+from vrft.errors import CheckpointError
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
 META = "meta.json"
 _STEP = re.compile(r"^step-(\d{8})$")
 _TMP = ".tmp-"
-
-
-class CheckpointError(VrftError):
-    """A checkpoint cannot be written or read, or resuming is impossible; the message names the folder."""
-
-
-class DivergedError(VrftError):
-    """Training stopped after too many consecutive non-finite steps; the message names the last checkpoint."""
 
 
 @dataclass(frozen=True)
