@@ -83,7 +83,7 @@ class Case:
             f"task.test.images={self.test_dir}",
             "eval.before=false",
             "eval.max_samples=null",
-            "algo.sampling.max_new_tokens=4",
+            "rollout.sampling.max_new_tokens=4",
             "algo.num_generations=2",
             "algo.prompts_per_step=1",
             "trainer.max_steps=0",

@@ -177,7 +177,7 @@ class Faults:
     def __init__(self, monkeypatch, plan: dict[int, str]):
         import vrft.grpo.module as gm
         import vrft.rewards.combine as combine
-        from vrft.grpo.base import PolicyModule
+        from vrft.policy_module import PolicyModule
         from vrft.registry import Registry
         from vrft.rewards.base import REWARDS
 

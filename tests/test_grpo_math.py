@@ -12,15 +12,14 @@ import torch
 from vrft.grpo import (
     KL_ESTIMATORS,
     LOSS_AGGREGATIONS,
-    completion_mask,
     group_advantages,
     group_stats,
     nonzero_std_groups,
     policy_loss,
-    selective_log_softmax,
-    token_entropy,
 )
 from vrft.registry import RegistryError
+from vrft.rollout.batching import completion_mask
+from vrft.rollout.logprobs import selective_log_softmax, token_entropy
 
 D = torch.float64
 
@@ -304,7 +303,7 @@ def test_policy_optimizer_follows_adam_fused(fused, expected):
     import dataclasses
 
     from vrft.config import AlgoCfg
-    from vrft.grpo.base import PolicyModule
+    from vrft.policy_module import PolicyModule
 
     module = PolicyModule(
         torch.nn.Linear(4, 2), dataclasses.replace(AlgoCfg(), adam_fused=fused), max_steps=3

@@ -174,8 +174,8 @@ def test_batch_semantics(tmp_path, cache_dir):
     # the rollout's prefill is kept for the policy pass only when one micro-batch makes the step (peak memory)
     from vrft.grpo.module import Timer
 
-    assert all(r.prefix is None for r in module.sample(batch["micro"], Timer())[0])
-    assert all(r.prefix is not None for r in module.sample(batch["micro"][:1], Timer())[0])
+    assert all(k is None for k in module.sample(batch["micro"], Timer())[1])
+    assert all(k is not None for k in module.sample(batch["micro"][:1], Timer())[1])
 
 
 def test_beta_zero_loads_no_reference(tmp_path, cache_dir):

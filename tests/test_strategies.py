@@ -30,7 +30,7 @@ FAST = [
     "eval.max_samples=2",
     "save_final_model=false",
     "logger.log_samples_every_n_steps=0",
-    "algo.sampling.max_new_tokens=8",
+    "rollout.sampling.max_new_tokens=8",
 ]
 TRAINER_CONFIGS = sorted(p.stem for p in (CONF_DIR / "trainer").glob("*.yaml"))
 
@@ -96,10 +96,12 @@ def test_vllm_missing_fails_clearly(tmp_path, cache_dir, monkeypatch):
     if "vllm" not in sys.modules:
         monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm raises ImportError, installed or not
     import vrft.build as build
-    from vrft.grpo.rollout import ROLLOUTS, SamplingSpec
+    from vrft.rollout.engines import ROLLOUTS
+    from vrft.rollout.sampling import Tokens
+    from vrft.rollout.spec import RolloutSpec
 
     with pytest.raises(ConfigError, match="pip install vllm"):
-        ROLLOUTS.get("vllm")(SamplingSpec(), eos_ids=[1], pad_id=0, suppress_ids=[])
+        ROLLOUTS.get("vllm")(RolloutSpec(engine="vllm"), Tokens(eos_ids=[1], pad_id=0, suppress_ids=[]))
     cfg = compose_run([*FAST, "rollout=vllm"], tmp_path, cache_dir)
     monkeypatch.setattr(build, "load_model", lambda *a, **k: pytest.fail("loaded a model before the check"))
     with pytest.raises(ConfigError, match="rollout=vllm needs the vllm package"):
@@ -161,7 +163,7 @@ def test_checkpointing_keeps_gradients_and_sdpa_is_default(tmp_path, cache_dir):
     from PIL import Image
 
     from vrft.data.collate import PromptCollator
-    from vrft.grpo.forward import sequence_logps
+    from vrft.rollout.logps import sequence_logps
 
     engine = build_module(cfg, policy, processor, tokens, [], codec).rollout_engine
     rows = [{"image": Image.new("RGB", (56, 56), (200, 30, 30)), "problem": "Where is it?"}]
@@ -215,11 +217,11 @@ class FakeLLM:
 def test_vllm_engine_against_a_stand_in(cache_dir, monkeypatch):
     from PIL import Image
 
-    from vrft.build import generation_tokens
     from vrft.data.collate import PromptCollator
-    from vrft.grpo.rollout import SamplingSpec
-    from vrft.grpo.vllm_rollout import IMAGE_PAD, VLLMRollout, prompt_ids
     from vrft.models import TINY, LoraSpec, ModelSpec, apply_lora, load_model
+    from vrft.rollout.sampling import generation_tokens
+    from vrft.rollout.spec import RolloutSpec, SamplingSpec
+    from vrft.rollout.vllm import IMAGE_PAD, VLLMRollout, prompt_ids
 
     fake = types.SimpleNamespace(LLM=FakeLLM, SamplingParams=lambda **kw: kw)
     monkeypatch.setitem(sys.modules, "vllm", fake)
@@ -229,7 +231,7 @@ def test_vllm_engine_against_a_stand_in(cache_dir, monkeypatch):
     rows = [{"image": Image.new("RGB", (56 * k, 56), (9, 9, 9)), "problem": "Box it."} for k in (1, 2)]
     batch = PromptCollator(processor)(rows)
     sampling = SamplingSpec(temperature=0.7, top_p=0.9, top_k=0, max_new_tokens=5)
-    engine = VLLMRollout(sampling, processor=processor, **vars(tokens))
+    engine = VLLMRollout(RolloutSpec(engine="vllm", sampling=sampling), tokens, processor)
     ids = prompt_ids(batch["inputs"])
 
     def call():

@@ -22,12 +22,14 @@ log = logging.getLogger("vrft")
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from vrft.config import load_config
+    from vrft.config import load_config, load_runtime
 
     default_sweep_group(cfg)
     try:
+        before_torch(
+            load_runtime(cfg)
+        )  # the CPU kernel pin and OpenMP's policy, before anything imports torch
         run_cfg = load_config(cfg)
-        before_torch(run_cfg.runtime)  # the CPU kernel pin and OpenMP's policy, before vrft.run imports torch
         from vrft.run import run
 
         summary = run(run_cfg)

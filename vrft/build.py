@@ -7,7 +7,6 @@ reads a DictConfig (the config was validated into dataclasses before this point)
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -22,24 +21,17 @@ from vrft.evaluation.runner import EvalSpec, Evaluator
 from vrft.grpo.callbacks import PeriodicEval
 from vrft.grpo.module import GRPOModule
 from vrft.grpo.reference import build_reference
-from vrft.grpo.rollout import ROLLOUTS, SamplingSpec
 from vrft.grpo.samples import SampleLogger
 from vrft.grpo.sft import SFTModule
 from vrft.models.codec import codec_for
 from vrft.models.loader import ModelSpec, load_model
 from vrft.models.lora import LoraSpec, apply_lora, freeze_vision_tower
-from vrft.models.tiny import TinySpec, invalid_token_ids
+from vrft.models.tiny import TinySpec
 from vrft.rewards.combine import RewardSpec
+from vrft.rollout.engines import build_engine
+from vrft.rollout.logps import LogProbs
+from vrft.rollout.sampling import Tokens, generation_tokens
 from vrft.runtime.backends import check_run_backends, check_trainer_backend
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """Token ids generation needs: end-of-turn ids, padding id, ids never to sample."""
-
-    eos_ids: list[int]
-    pad_id: int
-    suppress_ids: list[int]
 
 
 def model_spec(cfg: RunCfg) -> ModelSpec:
@@ -59,15 +51,6 @@ def model_spec(cfg: RunCfg) -> ModelSpec:
         max_pixels=m.max_pixels,
         tiny=tiny,
     )
-
-
-def generation_tokens(model, tokenizer) -> Tokens:
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-    eos = [i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id and i is not None]
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
-        eos.insert(0, tokenizer.eos_token_id)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    return Tokens(eos_ids=eos, pad_id=pad, suppress_ids=invalid_token_ids(model, tokenizer))
 
 
 def build_policy(cfg: RunCfg):
@@ -144,16 +127,10 @@ def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec)
     a = cfg.algo
     if a.kind == "sft":
         return SFTModule(policy, a, cfg.trainer.max_steps)
-    s = a.sampling
-    engine = ROLLOUTS.get(cfg.rollout)(
-        SamplingSpec(s.temperature, s.top_p, s.top_k, s.max_new_tokens),
-        eos_ids=tokens.eos_ids,
-        pad_id=tokens.pad_id,
-        suppress_ids=tokens.suppress_ids,
-        processor=processor,
-        **({"compile_decode": cfg.trainer.compile_decode} if cfg.rollout == "hf" else {}),
-    )
-    reference = build_reference(policy, beta=a.beta, lora=cfg.model.lora.enabled)
+    r = cfg.rollout
+    engine = build_engine(r, tokens, processor)
+    logps = LogProbs(temperature=r.sampling.temperature, shared_prefill=r.shared_prefill)
+    reference = build_reference(policy, beta=a.beta, lora=cfg.model.lora.enabled, logps=logps)
     samples = SampleLogger(loggers, codec, every=cfg.logger.log_samples_every_n_steps)
     return GRPOModule(
         policy,
@@ -161,6 +138,8 @@ def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec)
         a,
         reward_specs=reward_specs(cfg),
         rollout_engine=engine,
+        logps=logps,
+        max_completion_length=r.sampling.max_new_tokens,
         reference=reference,
         max_steps=cfg.trainer.max_steps,
         on_samples=samples,

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vrft.errors import ConfigError
+from vrft.rollout.spec import RolloutSpec
 from vrft.runtime.cpu_isa import ISAS
 
 FAMILIES = ("classification", "detection", "grounding")
@@ -112,14 +113,6 @@ class ModelCfg:
 
 
 @dataclass
-class SamplingCfg:
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 50
-    max_new_tokens: int = 256
-
-
-@dataclass
 class AlgoCfg:
     name: str = "grpo"
     kind: str = "grpo"
@@ -145,7 +138,6 @@ class AlgoCfg:
     adam_eps: float = 1e-8
     adam_fused: bool = True
     grad_clip: float = 1.0
-    sampling: SamplingCfg = field(default_factory=SamplingCfg)
     sft_think: bool = False
 
     @property
@@ -164,7 +156,6 @@ class TrainerCfg:
     log_every_n_steps: int = 1
     deterministic: bool = False
     max_consecutive_skips: int = 10
-    compile_decode: bool = True
 
 
 @dataclass
@@ -223,13 +214,13 @@ class RunCfg:
     reward: RewardCfg = field(default_factory=RewardCfg)
     trainer: TrainerCfg = field(default_factory=TrainerCfg)
     runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
+    rollout: RolloutSpec = field(default_factory=RolloutSpec)
     logger: LoggerCfg = field(default_factory=LoggerCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
     paths: PathsCfg = field(default_factory=PathsCfg)
     data: DataCfg = field(default_factory=DataCfg)
     eval: EvalCfg = field(default_factory=EvalCfg)
     seed: int = 0
-    rollout: str = "hf"
     save_final_model: bool = True
     resume: bool = False
     experiment: Any = None
@@ -248,6 +239,18 @@ def load_config(cfg: DictConfig) -> RunCfg:
         raise ConfigError(f"config key {key}: {msg}") from None
     check(run)
     return run
+
+
+def load_runtime(cfg: DictConfig) -> RuntimeCfg:
+    """The `runtime` node alone, type- and name-checked: the entry points apply it before anything imports torch."""
+    try:
+        node = cfg.get("runtime") or {}
+        runtime: RuntimeCfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RuntimeCfg), node))  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        raise ConfigError(f"config key runtime.{key}: {str(err).splitlines()[0]}") from None
+    _one_of("runtime.cpu_isa", runtime.cpu_isa, ISAS)
+    return runtime
 
 
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -269,7 +272,7 @@ def check(run: RunCfg) -> None:
     _require(m.path is not None or m.tiny is not None, "model.path", m.path, "set a local folder or hub id")
     _require(0 < m.min_pixels <= m.max_pixels, "model.max_pixels", m.max_pixels, "must be >= min_pixels > 0")
     _require(run.trainer.max_steps >= 0, "trainer.max_steps", run.trainer.max_steps, "must be >= 0")
-    _one_of("rollout", run.rollout, ("hf", "vllm"))
+    check_rollout(run.rollout)
     _one_of("logger.kind", run.logger.kind, LOGGERS)
     _one_of("logger.mode", run.logger.mode, WANDB_MODES)
     _require(
@@ -341,10 +344,22 @@ def check_algo(a: AlgoCfg) -> None:
     _one_of("algo.lr_schedule", a.lr_schedule, ("linear", "constant", "cosine"))
     _require(0 <= a.epsilon_low < 1, "algo.epsilon_low", a.epsilon_low, "must be in [0, 1)")
     _require(a.epsilon_high >= 0, "algo.epsilon_high", a.epsilon_high, "must be >= 0")
-    s = a.sampling
-    _require(s.temperature > 0, "algo.sampling.temperature", s.temperature, "must be > 0 (sampling)")
-    _require(0 < s.top_p <= 1, "algo.sampling.top_p", s.top_p, "must be in (0, 1]")
-    _require(s.max_new_tokens > 0, "algo.sampling.max_new_tokens", s.max_new_tokens, "must be > 0")
+
+
+def check_rollout(r: RolloutSpec) -> None:
+    from vrft.rollout.engines import ROLLOUTS
+
+    _one_of("rollout.engine", r.engine, tuple(sorted(ROLLOUTS)))
+    s = r.sampling
+    _require(s.temperature > 0, "rollout.sampling.temperature", s.temperature, "must be > 0 (sampling)")
+    _require(0 < s.top_p <= 1, "rollout.sampling.top_p", s.top_p, "must be in (0, 1]")
+    _require(s.max_new_tokens > 0, "rollout.sampling.max_new_tokens", s.max_new_tokens, "must be > 0")
+    _require(
+        0 <= s.min_new_tokens <= s.max_new_tokens,
+        "rollout.sampling.min_new_tokens",
+        s.min_new_tokens,
+        "must be in [0, max_new_tokens]",
+    )
 
 
 def check_reward(r: RewardCfg) -> None:

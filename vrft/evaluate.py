@@ -49,11 +49,11 @@ def evaluate(cfg) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
-    from vrft.config import load_config
+    from vrft.config import load_config, load_runtime
 
     try:
+        pin_cpu_isa(load_runtime(cfg).cpu_isa)  # before anything imports torch
         run_cfg = load_config(cfg)
-        pin_cpu_isa(run_cfg.runtime.cpu_isa)  # before the model code imports torch
         evaluate(run_cfg)
     except VrftError as err:
         log.error("%s", err)

@@ -21,7 +21,7 @@ from vrft.data.collate import PromptCollator
 from vrft.evaluation.classification import classification_accuracy
 from vrft.evaluation.detection import coco_map, lvis_map, predictions_to_coco
 from vrft.evaluation.grounding import grounding_metrics
-from vrft.grpo.rollout import SamplingSpec, generation_config
+from vrft.rollout.sampling import SamplingSpec, generation_config
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vrft.grpo.batching import Rollout
 from vrft.rewards.combine import RewardSpec, score, weighted_total
 from vrft.rewards.monitors import hack_monitors
+from vrft.rollout.batching import Rollout
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from vrft.grpo.base import PolicyModule
+from vrft.policy_module import PolicyModule
 
 
 class SFTModule(PolicyModule):

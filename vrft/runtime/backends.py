@@ -65,7 +65,7 @@ def check_trainer_backend(
 def check_run_backends(run) -> None:
     """Every backend a run config names (trainer, rollout engine), checked before anything loads."""
     check_trainer_backend(run.trainer)
-    if run.rollout == "vllm" and run.algo.kind == "grpo":
-        from vrft.grpo.vllm_rollout import require_vllm
+    if run.rollout.engine == "vllm" and run.algo.kind == "grpo":
+        from vrft.rollout.vllm import require_vllm
 
         require_vllm()

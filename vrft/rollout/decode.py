@@ -3,9 +3,9 @@ machinery.
 
 `decode` takes one step function per token: `hf_step`, the model's own forward as `generate` calls it (one new
 token per row, the repeated cache preallocated for the whole completion, the 2-D attention mask, mRoPE positions
-`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.grpo.lean_step (built from the B-row prompt
+`cumsum(mask) - 1 + rope_deltas`), or the hand-written step of vrft.rollout.lean_step (built from the B-row prompt
 cache). It applies the same logits processors as `generate` to float32 logits, draws with one `multinomial` over all
-rows per step (vrft.grpo.draw: the same draws, faster), pads rows that have ended and stops when every row has ended
+rows per step (vrft.rollout.draw: the same draws, faster), pads rows that have ended and stops when every row has ended
 or the length cap is reached. So with
 `hf_step` and the same seed it draws the same tokens as `generate` and leaves the random generator in the same
 state; the lean step's logits agree with the model's to float rounding (tests/test_speed_equivalence.py checks
@@ -13,7 +13,7 @@ both). `preallocate` swaps each cache layer's growing `torch.cat` for writes int
 (the keys and values seen by attention are the same).
 
 Left out: greedy-search extras (beam search, assisted decoding), stopping strings, streamers, logits processors
-that read past tokens other than their count (repetition penalty: see vrft.grpo.rollout).
+that read past tokens other than their count (repetition penalty: see vrft.rollout.hf).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from transformers import LogitsProcessorList
 from transformers.cache_utils import DynamicLayer
 
-from vrft.grpo.draw import multinomial_one
+from vrft.rollout.draw import multinomial_one
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -52,47 +52,6 @@ class PreallocatedLayer(DynamicLayer):
         self.value_buffer[..., start : self.length, :] = value_states
         self._views()
         return self.keys, self.values
-
-
-class BannedTokens:
-    """`MinNewTokensLengthLogitsProcessor` then `SuppressTokensLogitsProcessor` in one step: their vocabulary masks
-    are built once (the end-of-sequence ids are banned while fewer than `min_new_tokens` tokens follow the
-    prompt), and the banned entries are set to -inf exactly as those processors set them. Without `vocab` the
-    masks are built at the first call, for the scores' width."""
-
-    def __init__(self, prompt_len: int, min_new_tokens: int, eos_ids, suppress_ids, vocab: int | None = None):
-        self.prompt_len, self.min_new_tokens = prompt_len, min_new_tokens
-        self.eos_ids, self.suppress_ids = list(eos_ids), list(suppress_ids)
-        self.before = self.after = None
-        if vocab is not None:
-            self._masks(vocab, torch.device("cpu"))
-
-    def _masks(self, vocab: int, device: torch.device) -> None:
-        self.after = torch.zeros(vocab, dtype=torch.bool, device=device)
-        self.after[[i for i in self.suppress_ids if 0 <= i < vocab]] = True
-        self.before = self.after.clone()
-        self.before[[i for i in self.eos_ids if 0 <= i < vocab]] = True
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if self.after is None or self.after.shape[0] != scores.shape[-1]:
-            self._masks(scores.shape[-1], scores.device)
-        early = input_ids.shape[-1] - self.prompt_len < self.min_new_tokens
-        mask = (self.before if early else self.after).to(scores.device)
-        return scores.masked_fill(mask, -float("inf"))
-
-
-class TopK:
-    """`TopKLogitsWarper`: scores below the k-th largest of their row set to -inf. The k-th largest is found by
-    one `kthvalue` selection instead of a sorted `topk` (less work than sorting k entries); it is the same value,
-    so the same entries are kept."""
-
-    def __init__(self, top_k: int):
-        self.top_k = max(top_k, 1)  # TopKLogitsWarper's min_tokens_to_keep = 1
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        k = min(self.top_k, scores.shape[-1])
-        kth = -torch.kthvalue(-scores, k, dim=-1, keepdim=True).values
-        return scores.masked_fill(scores < kth, -float("inf"))
 
 
 def preallocate(cache, extra: int) -> bool:
@@ -139,7 +98,7 @@ def decode(
 
     Args:
         step: `step(tokens (N,), t) -> (N, V)` logits predicting completion token t from token t-1 (`hf_step`, or
-            vrft.grpo.lean_step.LeanStep).
+            vrft.rollout.lean_step.LeanStep).
         prompt_ids: (N, P) the repeated prompts (processors see prompt + completion so far, as in `generate`).
     """
     N, P, T = first.shape[0], prompt_ids.shape[1], max_new_tokens
@@ -151,7 +110,7 @@ def decode(
     while t < T and bool(unfinished.any()):
         logits = step(ids[:, P + t - 1], t)
         scores = processors(ids[:, : P + t], logits.to(copy=True, dtype=torch.float32))
-        # with sampling, torch.multinomial's draw (vrft.grpo.draw)
+        # with sampling, torch.multinomial's draw (vrft.rollout.draw)
         nxt = multinomial_one(torch.softmax(scores, dim=-1)) if do_sample else scores.argmax(dim=-1)
         nxt = torch.where(unfinished, nxt, pad_id)
         ids[:, P + t] = nxt

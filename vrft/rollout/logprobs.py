@@ -1,16 +1,14 @@
-"""Per-token log-probs, entropies and the completion mask, from logits and sampled ids.
+"""Per-token log-probs and entropies, from logits and sampled ids.
 
 Shapes: N sequences (B prompts x G generations), T completion tokens, V vocabulary. Both log-prob and entropy
 work on one slice of rows at a time, so a float32 copy of the full (N, T, V) logits is never held at once;
 half-precision logits are upcast slice by slice and the results are float32.
 
 Left out: the model forward itself, the one-position shift of logits against ids (the caller passes logits
-already aligned with the tokens they score), temperature scaling, and fused kernels.
+already aligned with the tokens they score), temperature scaling, the completion mask (vrft.rollout.batching), and fused kernels.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 
@@ -55,21 +53,3 @@ def token_entropy(logits: torch.Tensor, chunk_size: int = 128) -> torch.Tensor:
     if not chunks:
         return torch.zeros(logits.shape[:-1], dtype=_upcast(logits).dtype, device=logits.device)
     return torch.cat(chunks).reshape(logits.shape[:-1])
-
-
-def completion_mask(completion_ids: torch.Tensor, eos_token_id: int | Sequence[int]) -> torch.Tensor:
-    """Mask of the tokens that count: completion_ids (N, T) -> LongTensor (N, T).
-
-    1 up to and including the first EOS of each row, 0 after it; all ones in a row without EOS (a truncated
-    completion still counts, as in the paper's code). `eos_token_id` may be one id or several.
-    """
-    if completion_ids.dim() != 2:
-        raise ValueError(f"completion_ids must have shape (N, T), got {tuple(completion_ids.shape)}")
-    eos = torch.as_tensor(eos_token_id, device=completion_ids.device).reshape(-1)
-    is_eos = torch.isin(completion_ids, eos)
-    n, t = completion_ids.shape
-    first_eos = torch.full((n,), t, dtype=torch.long, device=completion_ids.device)
-    has_eos = is_eos.any(dim=1)
-    first_eos[has_eos] = is_eos.int().argmax(dim=1)[has_eos]
-    positions = torch.arange(t, device=completion_ids.device).expand(n, t)
-    return (positions <= first_eos.unsqueeze(1)).long()

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 import torch
 
 from vrft.errors import ConfigError
-from vrft.grpo.batching import Rollout
-from vrft.grpo.rollout import SamplingSpec, build_rollout
+from vrft.rollout.batching import Rollout, build_rollout
+from vrft.rollout.sampling import SamplingSpec, Tokens
+from vrft.rollout.spec import RolloutSpec
 
 SUPPRESS_BIAS = -100.0  # vLLM adds logit_bias; -100 leaves a suppressed token with no probability mass
 IMAGE_PAD = "<|image_pad|>"
@@ -119,20 +120,12 @@ def model_folder(policy) -> str:
 
 
 class VLLMRollout:
-    """Colocated vLLM sampling with the HF engine's call protocol (`engine(policy, inputs, G, images=...)`)."""
+    """Colocated vLLM sampling behind the engine protocol (vrft.rollout.engines)."""
 
-    def __init__(
-        self,
-        sampling: SamplingSpec,
-        *,
-        eos_ids: list[int],
-        pad_id: int,
-        suppress_ids: list[int],
-        processor=None,
-        spec: VLLMSpec = VLLMSpec(),
-    ):
+    def __init__(self, rollout: RolloutSpec, tokens: Tokens, processor=None, spec: VLLMSpec = VLLMSpec()):
         self.vllm = require_vllm()
-        self.sampling, self.eos_ids, self.pad_id, self.suppress_ids = sampling, eos_ids, pad_id, suppress_ids
+        self.sampling = rollout.sampling
+        self.eos_ids, self.pad_id, self.suppress_ids = tokens.eos_ids, tokens.pad_id, tokens.suppress_ids
         self.processor, self.spec = processor, spec
         self.llm = None
         self.stale = True  # the engine's weights differ from the policy's (set after every update)
@@ -171,6 +164,18 @@ class VLLMRollout:
             model.load_weights(weights)
         self.llm.reset_prefix_cache()
         self.stale = False
+
+    def sample(
+        self,
+        model,
+        inputs: dict[str, torch.Tensor],
+        group_size: int,
+        *,
+        images=None,
+        keep_prefill: bool = False,
+    ) -> tuple[Rollout, None]:
+        """The rollout; vLLM keeps no prefill for the policy pass (`keep_prefill` is ignored)."""
+        return self(model, inputs, group_size, images=images), None
 
     @torch.no_grad()
     def __call__(self, model, inputs: dict[str, torch.Tensor], group_size: int, images=None) -> Rollout:

@@ -1,4 +1,5 @@
-"""Tensor plumbing between a collated prompt batch, its G rollouts and the log-prob forward passes.
+"""The rollout record and the tensor plumbing between a collated prompt batch, its G rollouts and the log-prob
+forward passes: `Rollout`, `build_rollout` (every engine's sampled ids become one), `completion_mask`.
 
 A collated batch holds B prompts (left-padded `input_ids`, `attention_mask`, `mm_token_type_ids`) and their images
 as Qwen-VL flattened patches (`pixel_values`: (sum of patches, D), `image_grid_thw`: (B, 3)). A rollout adds G
@@ -8,6 +9,7 @@ several images per prompt (each prompt has exactly one image here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -59,17 +61,13 @@ class Rollout:
     vision: dict[str, torch.Tensor]
     group_size: int
     truncated: torch.Tensor | None = None  # (N,) bool: hit the length cap without an end-of-sequence token
-    prefix: object | None = (
-        None  # the rollout's prompt prefill with its graph (vrft.grpo.prefill.Prefix), or None
-    )
 
     @property
     def num_sequences(self) -> int:
         return self.completion_ids.shape[0]
 
     def rows(self, idx: list[int]) -> Rollout:
-        """A sub-rollout of whole groups: `idx` lists group indices (without the kept prefill: its rows are the
-        whole batch's)."""
+        """A sub-rollout of whole groups: `idx` lists group indices."""
         seq = [g * self.group_size + j for g in idx for j in range(self.group_size)]
         vis_rows = seq if self.vision else []
         return Rollout(
@@ -92,10 +90,42 @@ def forward_inputs(r: Rollout) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": attention_mask, "mm_token_type_ids": mm, **r.vision}
 
 
-def pad_right(seqs: list[torch.Tensor], pad_value: int) -> torch.Tensor:
-    """Stack 1-D tensors of different lengths into (len(seqs), max_len), padding on the right."""
-    width = max((s.numel() for s in seqs), default=0)
-    out = torch.full((len(seqs), width), pad_value, dtype=seqs[0].dtype if seqs else torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : s.numel()] = s
-    return out
+def completion_mask(completion_ids: torch.Tensor, eos_ids: int | Sequence[int]) -> torch.Tensor:
+    """Mask of the tokens that count: completion_ids (N, T) -> LongTensor (N, T).
+
+    1 up to and including the first EOS of each row (any of `eos_ids`, one id or several), 0 after it; all ones in
+    a row without EOS (a truncated completion still counts, as in the paper's code).
+    """
+    if completion_ids.dim() != 2:
+        raise ValueError(f"completion_ids must have shape (N, T), got {tuple(completion_ids.shape)}")
+    eos = torch.as_tensor(eos_ids, device=completion_ids.device).reshape(-1)
+    is_eos = torch.isin(completion_ids, eos)
+    seen_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
+    return (~seen_before).long()
+
+
+def build_rollout(
+    inputs: dict[str, torch.Tensor],
+    completion_ids: torch.Tensor,
+    group_size: int,
+    eos_ids: list[int],
+    pad_id: int,
+) -> Rollout:
+    """A Rollout from B prompts and their (B*G, T) sampled ids: padding after the first EOS, trailing all-padding
+    columns dropped (a row that ended on its first token can leave some), prompts and images repeated G times."""
+    mask = completion_mask(completion_ids, eos_ids)
+    width = max(1, int(mask.sum(dim=1).max()))
+    completion_ids, mask = completion_ids[:, :width], mask[:, :width]
+    ended = torch.isin(completion_ids, torch.tensor(eos_ids, device=completion_ids.device)).any(dim=1)
+    completion_ids = completion_ids.masked_fill(mask == 0, pad_id)
+    rep = lambda t: t.repeat_interleave(group_size, dim=0)  # noqa: E731
+    return Rollout(
+        prompt_ids=rep(inputs["input_ids"]),
+        prompt_mask=rep(inputs["attention_mask"]),
+        prompt_mm=rep(inputs["mm_token_type_ids"]),
+        completion_ids=completion_ids,
+        completion_mask=mask,
+        vision=repeat_vision(inputs, group_size),
+        group_size=group_size,
+        truncated=~ended,
+    )

@@ -15,11 +15,12 @@ have the three mRoPE rows only (no text row), so the causal mask comes from the 
 forward.
 
 The rollout's own prefill is the policy pass's too: the weights do not change between sampling and the first
-update, so a rollout sampled in a training step runs its prefill with gradients and keeps it (`Prefix`), and the
-policy pass runs only the completion tokens on it (same log-probs and gradients, bit for bit, in
+update, so a rollout sampled in a training step runs its prefill with gradients and hands it over beside the
+rollout (`KeptPrefill`), and the policy pass it is given to runs only the completion tokens on it (same log-probs and gradients, bit for bit, in
 tests/test_speed_equivalence.py). It is kept only where an eval-mode prefill is the training-mode one (no active
 dropout, no activation checkpointing) and, since its activations wait for the policy pass, only when a step is one
-micro-batch (vrft.grpo.module), used once, and never by the reference or old-log-prob passes; a weight
+micro-batch (vrft.grpo.module), given to the first policy pass only, never to the reference or old-log-prob
+passes; a weight
 edited in place in between makes the backward fail loudly (autograd's version check), never silently.
 
 Left out: models without mRoPE `rope_deltas` (callers take the plain path), training under gradient checkpointing
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from vrft.grpo.batching import select_vision
+from vrft.rollout.batching import Rollout, select_vision
 
 PROMPT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 
@@ -104,11 +105,11 @@ def completion_positions(full_mask: torch.Tensor, prompt_len: int, deltas: torch
     return pos.unsqueeze(0).expand(3, -1, -1)
 
 
-@dataclass
-class Prefix:
+@dataclass(frozen=True)
+class KeptPrefill:
     """A rollout's prompt prefill kept with its autograd graph for the policy pass: the weights have not changed
-    between the rollout and the first update, so the prompt and image need not run again. Used once (the graph is
-    freed by the backward), and only by the model that made it, with gradients enabled."""
+    between the rollout and the first update, so the prompt and image need not run again. For one gradient pass
+    (its graph is freed by the backward) of the model that made it."""
 
     model: torch.nn.Module
     logits: torch.Tensor  # (B, V) last prompt position
@@ -135,28 +136,20 @@ def keeps_graph(model) -> bool:
     return True
 
 
-def take_prefix(model, r):
-    """The rollout's kept prefill if this pass may use it (same model, gradients on), removed from the rollout."""
-    prefix = getattr(r, "prefix", None)
-    if prefix is None or prefix.model is not model or not torch.is_grad_enabled():
-        return None
-    r.prefix = None
-    return prefix
-
-
-def shared_completion_logits(model, r) -> list[torch.Tensor]:
+def shared_completion_logits(model, r: Rollout, kept: KeptPrefill | None = None) -> list[torch.Tensor]:
     """The logits that predict each completion token of rollout `r`, its prompts prefilled once per group, in two
     parts along T: [(N, 1, V), (N, T-1, V)] (one part when T = 1). Callers score each part on its own, so the
     (N, T, V) tensor is never concatenated (a copy, and another in the backward).
 
     Row n's logit t predicts completion token t: t = 0 comes from the prompt's last position, t >= 1 from a forward
-    over completion tokens 0..T-2 on top of the repeated prompt cache. A gradient pass of the model that made the
-    rollout takes the rollout's kept prefill (`Prefix`) instead of running the prompts again.
+    over completion tokens 0..T-2 on top of the repeated prompt cache. Given the rollout's `kept` prefill (a gradient
+    pass of the model that made it), the prompts are not run again.
     """
     G, N, T = r.group_size, r.num_sequences, r.completion_ids.shape[1]
     holder = rope_holder(model)
+    if kept is not None and (kept.model is not model or not torch.is_grad_enabled()):
+        raise ValueError("a kept prefill serves a gradient pass of the model that made it, and no other pass")
     try:
-        kept = take_prefix(model, r)
         if kept is not None:
             first, cache, deltas = kept.logits, kept.cache(G), kept.deltas
         else:
@@ -187,7 +180,7 @@ def shared_completion_logits(model, r) -> list[torch.Tensor]:
         holder.rope_deltas = None
 
 
-def same_prompt_per_group(r) -> bool:
+def same_prompt_per_group(r: Rollout) -> bool:
     """True when every row of each group holds its group's prompt (the layout rollouts produce)."""
     rows = group_rows(r.num_sequences, r.group_size)
     if r.num_sequences % r.group_size:
