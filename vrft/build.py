@@ -17,12 +17,11 @@ from vrft.config import RunCfg, TaskCfg
 from vrft.data.collate import MicroBatches, PromptCollator, SFTCollator
 from vrft.data.datamodule import TrainData
 from vrft.data.rows import sft_target
+from vrft.evaluation.callback import PeriodicEval
 from vrft.evaluation.runner import EvalSpec, Evaluator
-from vrft.grpo.callbacks import PeriodicEval
 from vrft.grpo.module import GRPOModule
 from vrft.grpo.reference import build_reference
-from vrft.grpo.samples import SampleLogger
-from vrft.grpo.sft import SFTModule
+from vrft.logging.sample_logger import SampleLogger
 from vrft.models.codec import codec_for
 from vrft.models.loader import ModelSpec, load_model
 from vrft.models.lora import LoraSpec, apply_lora, freeze_vision_tower
@@ -32,6 +31,7 @@ from vrft.rollout.engines import build_engine
 from vrft.rollout.logps import LogProbs
 from vrft.rollout.sampling import Tokens, generation_tokens
 from vrft.runtime.backends import check_run_backends, check_trainer_backend
+from vrft.sft import SFTModule
 
 
 def model_spec(cfg: RunCfg) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""Group-relative advantages and the group statistics used for logging and dynamic sampling.
+"""Group-relative advantages, and which groups carry a learning signal (for dynamic sampling and logging).
 
 Rewards arrive flat, shape (N,) with N = B*G: B prompts, each with G generations in one contiguous block
 (rows g*G .. g*G+G-1 belong to prompt g). Advantage = reward - its group's mean, optionally divided by a standard
@@ -73,18 +73,10 @@ def nonzero_std_groups(rewards: torch.Tensor, group_size: int, atol: float = 0.0
     return spread > atol
 
 
-def group_stats(rewards: torch.Tensor, group_size: int) -> dict[str, float]:
-    """Logging statistics of one batch of grouped rewards (N,) = (B*G,).
-
-    Returns floats: `reward_mean` (over all N), `reward_std` (mean over groups of the unbiased within-group std)
-    and `frac_zero_std_groups` (fraction of the B groups whose rewards are all equal).
-    """
-    grouped = _grouped(rewards, group_size).detach().double()
+def frac_zero_std_groups(rewards: torch.Tensor, group_size: int) -> float:
+    """Fraction of the B groups of rewards (N,) = (B*G,) whose rewards are all equal (no learning signal); 0.0 for
+    an empty batch."""
+    grouped = _grouped(rewards, group_size)
     if grouped.numel() == 0:
-        return {"reward_mean": 0.0, "reward_std": 0.0, "frac_zero_std_groups": 0.0}
-    zero = ~nonzero_std_groups(rewards.detach(), group_size)
-    return {
-        "reward_mean": grouped.mean().item(),
-        "reward_std": _std(grouped, dim=1).mean().item(),
-        "frac_zero_std_groups": zero.double().mean().item(),
-    }
+        return 0.0
+    return (~nonzero_std_groups(rewards.detach(), group_size)).double().mean().item()

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 
 from vrft.config import AlgoCfg
-from vrft.grpo.advantages import group_advantages, group_stats, nonzero_std_groups
+from vrft.grpo.advantages import frac_zero_std_groups, group_advantages, nonzero_std_groups
 from vrft.grpo.loss import policy_loss
 from vrft.grpo.reference import Reference
 from vrft.grpo.scoring import Scores, score_rollouts
@@ -204,8 +204,9 @@ class GRPOModule(PolicyModule):
             "reward": float(totals.mean()),
             "reward_std": float(totals.std()) if totals.numel() > 1 else 0.0,
         }
-        stats = [group_stats(torch.tensor(s.totals), self.algo.num_generations) for s in scores]
-        out["frac_zero_std_groups"] = sum(st["frac_zero_std_groups"] for st in stats) / len(stats)
+        G = self.algo.num_generations
+        fracs = [frac_zero_std_groups(torch.tensor(s.totals), G) for s in scores]
+        out["frac_zero_std_groups"] = sum(fracs) / len(fracs)
         names = scores[0].names
         for k, name in enumerate(names):
             col = torch.tensor([row[k] for s in scores for row in s.matrix])

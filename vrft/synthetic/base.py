@@ -38,10 +38,6 @@ RECIPE_VERSION = 1
 DEFAULT_GATE = 0.5
 
 
-def is_synthetic_path(path: str | None) -> bool:
-    return bool(path) and str(path).startswith(PREFIX)
-
-
 def _value(v: Any) -> str:
     """A value in Hydra's override grammar (strings quoted, lists bracketed)."""
     if isinstance(v, (list, tuple)):

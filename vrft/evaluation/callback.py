@@ -1,4 +1,4 @@
-"""Lightning callbacks of a run: held-out evaluation inside the training loop.
+"""Held-out evaluation inside the training loop, as a Lightning callback.
 
 `PeriodicEval` runs the task's evaluator every N optimizer steps on rank 0 and logs `val/<task>/<metric>` (and
 the metric's companions, e.g. AP50). Left out: early stopping on the validation metric.

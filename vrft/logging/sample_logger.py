@@ -1,4 +1,4 @@
-"""Every N steps, hand a few rollouts to the experiment loggers as a table of samples.
+"""Every N GRPO steps, hand a few rollouts to the experiment loggers as a table of samples (`log_samples`).
 
 Each sample: the image, the prompt, the completion, every reward, and (detection/grounding) the predicted and
 true boxes in absolute pixels, decoded through the model family's codec from the same parser the rewards use.
@@ -7,6 +7,7 @@ Left out: choosing "interesting" samples; the first prompt's group is shown.
 
 from __future__ import annotations
 
+from vrft.logging.samples import log_samples
 from vrft.rewards.parse import extract_answer, parse_detection, parse_grounding
 
 
@@ -32,8 +33,6 @@ class SampleLogger:
         step = module.global_step
         if self.every <= 0 or step % self.every or not self.loggers:
             return
-        from vrft.logging import log_samples
-
         mb, s = batch["micro"][0], scores[0]
         image, meta, kind = mb["images"][0], mb["meta"][0] or {}, mb["kind"][0]
         rows = []
