@@ -26,7 +26,8 @@ from vrft.models.codec import codec_for
 from vrft.models.loader import ModelSpec, load_model
 from vrft.models.lora import LoraSpec, apply_lora, freeze_vision_tower
 from vrft.models.tiny import TinySpec
-from vrft.rewards.combine import RewardSpec
+from vrft.rewards.combine import Rewards, RewardSpec
+from vrft.rewards.sets import reward_set
 from vrft.rollout.engines import build_engine
 from vrft.rollout.logps import LogProbs
 from vrft.rollout.sampling import Tokens, generation_tokens
@@ -115,12 +116,12 @@ def build_evaluator(
     )
 
 
-def reward_specs(cfg: RunCfg) -> list[RewardSpec]:
-    """One spec per configured reward; `reward.compat` is passed to every reward as its `compat` keyword."""
-    compat = cfg.reward.compat
-    return [
-        RewardSpec(name, f.weight, {**f.kwargs, "compat": compat}) for name, f in cfg.reward.functions.items()
-    ]
+def build_rewards(cfg: RunCfg) -> Rewards:
+    """The configured rewards, scored from the set `reward.compat` names; compat monitors under `official` or
+    on request."""
+    r = cfg.reward
+    specs = tuple(RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in r.functions.items())
+    return Rewards(specs, reward_set(r.compat), r.compat_monitors or r.compat == "official")
 
 
 def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec) -> L.LightningModule:
@@ -136,7 +137,7 @@ def build_module(cfg: RunCfg, policy, processor, tokens: Tokens, loggers, codec)
         policy,
         processor,
         a,
-        reward_specs=reward_specs(cfg),
+        rewards=build_rewards(cfg),
         rollout_engine=engine,
         logps=logps,
         max_completion_length=r.sampling.max_new_tokens,

@@ -69,7 +69,8 @@ class RewardFnCfg:
 @dataclass
 class RewardCfg:
     functions: dict[str, RewardFnCfg] = field(default_factory=dict)
-    compat: str = "hardened"  # hardened | official (the official code's scores; conf/reward/*.yaml)
+    compat: str = "hardened"  # a reward set (vrft.rewards.sets): hardened | official
+    compat_monitors: bool = False  # log train/hack/compat/* (always under compat=official)
 
 
 @dataclass
@@ -363,13 +364,12 @@ def check_rollout(r: RolloutSpec) -> None:
 
 
 def check_reward(r: RewardCfg) -> None:
-    from vrft.rewards import REWARDS  # light: pure Python
-    from vrft.rewards.base import COMPAT_MODES
+    from vrft.rewards import REWARD_SETS  # light: pure Python
 
+    _one_of("reward.compat", r.compat, tuple(sorted(REWARD_SETS)))
     _require(bool(r.functions), "reward.functions", {}, "name at least one reward")
     for name in r.functions:
-        _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARDS)))
-    _one_of("reward.compat", r.compat, COMPAT_MODES)
+        _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARD_SETS[r.compat])))
     if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
         raise ConfigError(
             "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"

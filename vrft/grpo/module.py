@@ -21,6 +21,7 @@ from vrft.grpo.loss import policy_loss
 from vrft.grpo.reference import Reference
 from vrft.grpo.scoring import Scores, score_rollouts
 from vrft.policy_module import PolicyModule
+from vrft.rewards.combine import Rewards
 from vrft.rollout.batching import Rollout
 from vrft.rollout.engines import Engine
 from vrft.rollout.logps import LogProbs
@@ -34,7 +35,7 @@ class GRPOModule(PolicyModule):
         processor,
         algo: AlgoCfg,
         *,
-        reward_specs,
+        rewards: Rewards,
         rollout_engine: Engine,
         logps: LogProbs,
         max_completion_length: int,
@@ -44,7 +45,7 @@ class GRPOModule(PolicyModule):
     ):
         super().__init__(policy, algo, max_steps)
         self.processor = processor
-        self.reward_specs = reward_specs
+        self.rewards = rewards
         self.rollout_engine = rollout_engine
         self.logps = logps
         self.max_completion_length = max_completion_length
@@ -104,7 +105,7 @@ class GRPOModule(PolicyModule):
             ]
             rollouts, prefills = [r for r, _ in sampled], [k for _, k in sampled]
             timer.lap("rollout")
-            scores = score_rollouts(self.processor, rollouts, micro, self.reward_specs, G)
+            scores = score_rollouts(self.processor, rollouts, micro, self.rewards, G)
             timer.lap("scoring")
             if not self.algo.dynamic_sampling:
                 return rollouts, prefills, scores, 1.0

@@ -1,4 +1,4 @@
-"""The official Visual-RFT reward code's scores, for `compat="official"`, bugs included.
+"""The official Visual-RFT reward code's rules, bugs included: the scores of the `official` reward set.
 
 Reproduces, from a reading of the official `src/virft/src/open_r1/grpo.py` (detection: `accuracy_reward_iou`,
 `accuracy_reward_confidence`), `grpo_classification.py` (`accuracy_reward`) and `grpo_lisa.py` (`accuracy_reward`,

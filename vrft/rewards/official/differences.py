@@ -1,6 +1,6 @@
-"""Where `compat="hardened"` and `compat="official"` score differently: one detector per difference.
+"""Where the `hardened` and `official` reward sets score differently: one detector per difference.
 
-`DIFFERENCES` holds one key per row of the README's Rewards table (the tests check that they are the same set).
+`DIFFERENCES` holds one key per row of docs/rewards.md's table (the tests check that they are the same set).
 Each detector says whether a completion meets that row's condition, the condition under which the two modes
 may score it differently. `compat_monitors(completions, solutions)` returns, per key, the fraction of the batch
 that meets it (`compat/<key>`, logged as `train/hack/compat/<key>`) and `compat/any` (meets at least one), so a
@@ -21,7 +21,7 @@ from typing import Any
 from vrft.rewards.classification import accuracy_score
 from vrft.rewards.detection import gt_boxes
 from vrft.rewards.format import format_score
-from vrft.rewards.official import INT_PAIR_RE, line_answer, math_verify_passes
+from vrft.rewards.official.rules import INT_PAIR_RE, line_answer, math_verify_passes
 from vrft.rewards.parse import (
     MAX_ENTRIES,
     completion_text,
