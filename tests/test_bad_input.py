@@ -54,10 +54,9 @@ def coco(root: Path, split: str) -> tuple[Path, Path]:
 
 
 def tiny_model_folder() -> Path:
-    from vrft.build import model_spec
     from vrft.models.loader import resolve_path
 
-    return Path(resolve_path(model_spec(compose_run(["model=tiny_qwen2_vl"], ROOT, TEST_CACHE)), TEST_CACHE))
+    return Path(resolve_path(compose_run(["model=tiny_qwen2_vl"], ROOT, TEST_CACHE).model, TEST_CACHE))
 
 
 class Case:

@@ -23,9 +23,8 @@ from vrft.grpo.module import GRPOModule
 from vrft.grpo.reference import build_reference
 from vrft.logging.sample_logger import SampleLogger
 from vrft.models.codec import codec_for
-from vrft.models.loader import ModelSpec, load_model
-from vrft.models.lora import LoraSpec, apply_lora, freeze_vision_tower
-from vrft.models.tiny import TinySpec
+from vrft.models.loader import load_model
+from vrft.models.lora import apply_lora, freeze_vision_tower
 from vrft.rewards.combine import Rewards, RewardSpec
 from vrft.rewards.sets import reward_set
 from vrft.rollout.engines import build_engine
@@ -33,25 +32,6 @@ from vrft.rollout.logps import LogProbs
 from vrft.rollout.sampling import Tokens, generation_tokens
 from vrft.runtime.backends import check_run_backends, check_trainer_backend
 from vrft.sft import SFTModule
-
-
-def model_spec(cfg: RunCfg) -> ModelSpec:
-    m = cfg.model
-    tiny = None
-    if m.tiny is not None and m.path is None:  # an explicit path (e.g. a trained run's final_model) wins
-        fields = {k: v for k, v in dataclasses.asdict(m.tiny).items()}
-        fields["extra_tokens"] = tuple(fields["extra_tokens"])
-        tiny = TinySpec(**fields, min_pixels=m.min_pixels, max_pixels=m.max_pixels)
-    return ModelSpec(
-        name=m.name,
-        path=m.path,
-        family=m.family,
-        dtype=m.dtype,
-        attn_implementation=m.attn_implementation,
-        min_pixels=m.min_pixels,
-        max_pixels=m.max_pixels,
-        tiny=tiny,
-    )
 
 
 def build_policy(cfg: RunCfg):
@@ -64,7 +44,7 @@ def build_policy(cfg: RunCfg):
         from vrft.synthetic.base import base_model_path
 
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(base_model_path(cfg))))
-    model, processor = load_model(model_spec(cfg), Path(cfg.paths.cache_dir))
+    model, processor = load_model(cfg.model, Path(cfg.paths.cache_dir))
     model.train()
     codec = codec_for(model.config, processor.image_processor)
     tokens = generation_tokens(model, processor.tokenizer)
@@ -73,9 +53,7 @@ def build_policy(cfg: RunCfg):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if m.lora.enabled:
-        model = apply_lora(
-            model, LoraSpec(**{**dataclasses.asdict(m.lora), "target_modules": tuple(m.lora.target_modules)})
-        )
+        model = apply_lora(model, m.lora)
     if m.freeze_vision:
         freeze_vision_tower(model)
     return model, processor, codec, tokens

@@ -16,20 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vrft.errors import ConfigError
+from vrft.models.spec import ModelSpec
 from vrft.rollout.spec import RolloutSpec
 from vrft.runtime.cpu_isa import ISAS
-
-FAMILIES = ("classification", "detection", "grounding")
-READERS = ("coco", "lvis", "coop_split", "fgvc_aircraft", "reasonseg", "virft")
-QUERIES = ("gt", "all", "exist_map")
-TRAIN_QUERIES = ("gt", "all")
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
-KL_ESTIMATORS = ("k1", "k2", "k3")
-IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
-SCALES = ("group", "batch", "none")
-DTYPES = ("float32", "bfloat16", "float16")
-LOGGERS = ("wandb", "csv", "none")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
 
 
 @dataclass
@@ -71,46 +60,6 @@ class RewardCfg:
     functions: dict[str, RewardFnCfg] = field(default_factory=dict)
     compat: str = "hardened"  # a reward set (vrft.rewards.sets): hardened | official
     compat_monitors: bool = False  # log train/hack/compat/* (always under compat=official)
-
-
-@dataclass
-class TinyCfg:
-    family: str = "qwen2_vl"
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    intermediate_size: int = 128
-    vision_depth: int = 2
-    vision_embed_dim: int = 64
-    vocab_size: int = 1024
-    extra_tokens: list[str] = field(default_factory=list)
-    seed: int = 0
-
-
-@dataclass
-class LoraCfg:
-    enabled: bool = False
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    include_vision: bool = False
-
-
-@dataclass
-class ModelCfg:
-    name: str = "???"
-    path: str | None = None
-    family: str = "qwen2_vl"
-    dtype: str = "bfloat16"
-    attn_implementation: str = "sdpa"
-    min_pixels: int = 3136
-    max_pixels: int = 401408
-    gradient_checkpointing: bool = False
-    freeze_vision: bool = False
-    tiny: TinyCfg | None = None
-    lora: LoraCfg = field(default_factory=LoraCfg)
 
 
 @dataclass
@@ -210,7 +159,7 @@ class EvalCfg:
 @dataclass
 class RunCfg:
     task: TaskCfg = field(default_factory=TaskCfg)
-    model: ModelCfg = field(default_factory=ModelCfg)
+    model: ModelSpec = field(default_factory=ModelSpec)
     algo: AlgoCfg = field(default_factory=AlgoCfg)
     reward: RewardCfg = field(default_factory=RewardCfg)
     trainer: TrainerCfg = field(default_factory=TrainerCfg)
@@ -259,7 +208,8 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
 
 
-def _one_of(key: str, value: Any, choices: tuple[str, ...]) -> None:
+def _one_of(key: str, value: Any, choices) -> None:
+    """`value` must be a name of `choices` (a registry, or the tuple of a module that owns the names)."""
     _require(value in choices, key, value, "must be one of " + ", ".join(choices))
 
 
@@ -269,13 +219,11 @@ def check(run: RunCfg) -> None:
     check_algo(run.algo)
     check_reward(run.reward)
     m = run.model
-    _one_of("model.dtype", m.dtype, DTYPES)
     _require(m.path is not None or m.tiny is not None, "model.path", m.path, "set a local folder or hub id")
     _require(0 < m.min_pixels <= m.max_pixels, "model.max_pixels", m.max_pixels, "must be >= min_pixels > 0")
     _require(run.trainer.max_steps >= 0, "trainer.max_steps", run.trainer.max_steps, "must be >= 0")
     check_rollout(run.rollout)
-    _one_of("logger.kind", run.logger.kind, LOGGERS)
-    _one_of("logger.mode", run.logger.mode, WANDB_MODES)
+    check_logger(run.logger)
     _require(
         run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0"
     )
@@ -290,8 +238,20 @@ def check(run: RunCfg) -> None:
     _one_of("runtime.cpu_isa", run.runtime.cpu_isa, ISAS)
 
 
+def check_logger(lg: LoggerCfg) -> None:
+    from vrft.logging.loggers import LOGGERS
+    from vrft.logging.wandb_env import MODES
+
+    _one_of("logger.kind", lg.kind, LOGGERS)
+    _one_of("logger.mode", lg.mode, MODES)
+
+
 def check_task(t: TaskCfg) -> None:
-    _one_of("task.family", t.family, FAMILIES)
+    from vrft.data.coco import QUERIES
+    from vrft.data.tasks import READERS, TRAIN_QUERIES
+    from vrft.evaluation.runner import METRICS
+
+    _one_of("task.family", t.family, METRICS)
     _one_of("task.query", t.query, QUERIES)
     _one_of("task.train_query", t.train_query, TRAIN_QUERIES)
     _require(
@@ -320,6 +280,10 @@ def check_task(t: TaskCfg) -> None:
 
 
 def check_algo(a: AlgoCfg) -> None:
+    from vrft.grpo.advantages import SCALES
+    from vrft.grpo.loss import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_AGGREGATIONS
+    from vrft.policy_module import SCHEDULES
+
     _one_of("algo.kind", a.kind, ("grpo", "sft"))
     if a.kind == "grpo":
         _require(
@@ -330,7 +294,7 @@ def check_algo(a: AlgoCfg) -> None:
         )
     _require(a.beta >= 0, "algo.beta", a.beta, "must be >= 0")
     _one_of("algo.kl", a.kl, KL_ESTIMATORS)
-    _one_of("algo.loss_type", a.loss_type, LOSS_TYPES)
+    _one_of("algo.loss_type", a.loss_type, LOSS_AGGREGATIONS)
     _one_of("algo.importance_sampling_level", a.importance_sampling_level, IMPORTANCE_SAMPLING_LEVELS)
     _one_of("algo.scale_rewards", a.scale_rewards, SCALES)
     _require(a.prompts_per_batch > 0, "algo.prompts_per_batch", a.prompts_per_batch, "must be > 0")
@@ -342,7 +306,7 @@ def check_algo(a: AlgoCfg) -> None:
     )
     _require(a.num_iterations >= 1, "algo.num_iterations", a.num_iterations, "must be >= 1")
     _require(a.lr > 0, "algo.lr", a.lr, "must be > 0")
-    _one_of("algo.lr_schedule", a.lr_schedule, ("linear", "constant", "cosine"))
+    _one_of("algo.lr_schedule", a.lr_schedule, SCHEDULES)
     _require(0 <= a.epsilon_low < 1, "algo.epsilon_low", a.epsilon_low, "must be in [0, 1)")
     _require(a.epsilon_high >= 0, "algo.epsilon_high", a.epsilon_high, "must be >= 0")
 
@@ -350,7 +314,7 @@ def check_algo(a: AlgoCfg) -> None:
 def check_rollout(r: RolloutSpec) -> None:
     from vrft.rollout.engines import ROLLOUTS
 
-    _one_of("rollout.engine", r.engine, tuple(sorted(ROLLOUTS)))
+    _one_of("rollout.engine", r.engine, ROLLOUTS)
     s = r.sampling
     _require(s.temperature > 0, "rollout.sampling.temperature", s.temperature, "must be > 0 (sampling)")
     _require(0 < s.top_p <= 1, "rollout.sampling.top_p", s.top_p, "must be in (0, 1]")
@@ -366,10 +330,10 @@ def check_rollout(r: RolloutSpec) -> None:
 def check_reward(r: RewardCfg) -> None:
     from vrft.rewards import REWARD_SETS  # light: pure Python
 
-    _one_of("reward.compat", r.compat, tuple(sorted(REWARD_SETS)))
+    _one_of("reward.compat", r.compat, REWARD_SETS)
     _require(bool(r.functions), "reward.functions", {}, "name at least one reward")
     for name in r.functions:
-        _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARD_SETS[r.compat])))
+        _one_of(f"reward.functions.{name}", name, sorted(REWARD_SETS[r.compat]))
     if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
         raise ConfigError(
             "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"

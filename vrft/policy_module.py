@@ -16,22 +16,39 @@ import lightning as L
 import torch
 
 from vrft.config import AlgoCfg
+from vrft.registry import Registry
 
 log = logging.getLogger(__name__)
 
 
+SCHEDULES = Registry("lr schedule")
+
+
+@SCHEDULES.register("linear")
+def linear_decay(progress: float) -> float:
+    """Linear decay to 0 (HF Trainer's default, used by the paper)."""
+    return max(0.0, 1.0 - progress)
+
+
+@SCHEDULES.register("constant")
+def constant(progress: float) -> float:
+    return 1.0
+
+
+@SCHEDULES.register("cosine")
+def cosine_decay(progress: float) -> float:
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
 def lr_lambda(schedule: str, warmup: int, total: int):
-    """Multiplier of the base lr at optimizer step `s` (0-based), as HF's get_*_schedule_with_warmup."""
+    """Multiplier of the base lr at optimizer step `s` (0-based), as HF's get_*_schedule_with_warmup: a linear
+    warm-up, then the schedule's decay over the remaining steps' progress in [0, 1]."""
+    decay = SCHEDULES.get(schedule)
 
     def fn(s: int) -> float:
         if s < warmup:
             return (s + 1) / max(1, warmup)
-        if schedule == "constant":
-            return 1.0
-        progress = (s - warmup) / max(1, total - warmup)
-        if schedule == "cosine":
-            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
-        return max(0.0, 1.0 - progress)
+        return decay((s - warmup) / max(1, total - warmup))
 
     return fn
 

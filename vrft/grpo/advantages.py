@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-SCALES = ("group", "batch", "none")
+from vrft.registry import Registry
+
+SCALES = Registry("reward scale")
 
 
 def _grouped(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -55,11 +57,25 @@ def group_advantages(
         raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
     grouped = _grouped(rewards, group_size)
     centred = grouped - grouped.mean(dim=1, keepdim=True)
-    if scale == "group":
-        centred = centred / (_std(grouped, dim=1).unsqueeze(1) + eps)
-    elif scale == "batch":
-        centred = centred / (_std(rewards) + eps)
-    return centred.reshape(-1)
+    return SCALES[scale](centred, grouped, rewards, eps).reshape(-1)
+
+
+@SCALES.register("group")
+def scale_by_group_std(centred, grouped, rewards, eps: float) -> torch.Tensor:
+    """(B, G) centred rewards divided by each group's std + eps (the paper)."""
+    return centred / (_std(grouped, dim=1).unsqueeze(1) + eps)
+
+
+@SCALES.register("batch")
+def scale_by_batch_std(centred, grouped, rewards, eps: float) -> torch.Tensor:
+    """(B, G) centred rewards divided by the std over all N rewards + eps."""
+    return centred / (_std(rewards) + eps)
+
+
+@SCALES.register("none")
+def no_scale(centred, grouped, rewards, eps: float) -> torch.Tensor:
+    """(B, G) centred rewards as they are (Dr. GRPO)."""
+    return centred
 
 
 def nonzero_std_groups(rewards: torch.Tensor, group_size: int, atol: float = 0.0) -> torch.Tensor:
