@@ -66,8 +66,7 @@ def worker(out: Path, devices: int) -> None:
     import lightning as L
 
     from tests.conftest import compose_run
-    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
     from vrft.rewards import REWARDS
 
     torch.set_num_threads(1)
@@ -79,14 +78,13 @@ def worker(out: Path, devices: int) -> None:
         [*OVERRIDES, f"trainer.devices={devices}", *strategy], out, Path(os.environ["VRFT_CACHE"])
     )
     L.seed_everything(cfg.seed, verbose=False)
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=2)
+    parts = assemble(cfg)
     capture = Capture()
-    module = build_module(cfg, policy, processor, tokens, [capture.logger], codec)
+    module = parts.module([capture.logger])
     module.rollout_engine = PromptSeeded(module.rollout_engine)
-    trainer = build_trainer(cfg, [capture.logger], None, out)
+    trainer = parts.trainer([capture.logger])
     trainer.callbacks.append(GradDump(out))
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    trainer.fit(module, datamodule=parts.datamodule())
     if trainer.global_rank == 0:
         metrics = {k: float(v) for _, m in capture.logger.rows for k, v in m.items()}
         (out / "metrics.json").write_text(json.dumps({"world_size": trainer.world_size, **metrics}))

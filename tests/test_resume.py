@@ -192,9 +192,9 @@ def test_checkpoint_holds_weights_optimizer_scheduler_rng_and_counters(tmp_path)
     opt = torch.load(folder / "optimizer.pt", weights_only=True)
     assert {float(s["step"]) for s in opt["state"].values()} == {3.0}
     weights = load_file(folder / "policy.safetensors")
-    from vrft.build import build_policy
+    from vrft.assemble import assemble
 
-    policy = build_policy(compose_run(FAST, tmp_path / "fresh", TEST_CACHE))[0]
+    policy = assemble(compose_run(FAST, tmp_path / "fresh", TEST_CACHE)).policy
     params = dict(policy.named_parameters())  # each tensor once (tied weights once), no reference copy
     assert set(weights) <= set(policy.state_dict())
     assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in params.values())

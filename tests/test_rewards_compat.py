@@ -324,7 +324,7 @@ def test_official_without_math_verify_is_a_config_error(tmp_path, cache_dir, mon
 @needs_math_verify
 def test_compat_monitors_run_under_official_or_on_request(tmp_path, cache_dir):
     from tests.conftest import compose_run
-    from vrft.build import build_rewards
+    from vrft.assemble import build_rewards
     from vrft.rewards.monitors import hack_monitors
 
     batch = ([wrap("x")], [DET_SOL])

@@ -280,11 +280,12 @@ def check_task(t: TaskCfg) -> None:
 
 
 def check_algo(a: AlgoCfg) -> None:
+    from vrft.assemble import ALGOS
     from vrft.grpo.advantages import SCALES
     from vrft.grpo.loss import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_AGGREGATIONS
     from vrft.policy_module import SCHEDULES
 
-    _one_of("algo.kind", a.kind, ("grpo", "sft"))
+    _one_of("algo.kind", a.kind, ALGOS)
     if a.kind == "grpo":
         _require(
             a.num_generations >= 2,

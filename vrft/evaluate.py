@@ -24,17 +24,12 @@ log = logging.getLogger("vrft")
 
 
 def evaluate(cfg) -> dict:
-    from vrft.build import build_evaluator, build_policy, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
     out = Path(cfg.paths.output_dir)
-    policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(
-        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
-    )
-    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, out / "eval")
-    metrics = evaluator(policy, "eval")
+    parts = assemble(cfg)
+    task, data = parts.task, parts.data
+    metrics = parts.evaluator(parts.policy, "eval")
     result = {
         "task": task.name,
         "model": cfg.model.path or cfg.model.name,

@@ -1,6 +1,7 @@
-"""The one place that builds things from config: model, data, module, loggers, trainer; then fit and evaluate.
+"""The run: assemble (vrft.assemble), evaluate, fit, evaluate, save.
 
-`run(cfg)` -> seed -> policy + processor -> task rows -> evaluation before -> Lightning fit (GRPO or SFT) ->
+`run(cfg)` -> process settings -> seed -> assemble (policy, task data, evaluator) -> loggers -> evaluation before
+-> Lightning fit (GRPO or SFT) ->
 evaluation after -> final model (Hugging Face format) and `summary.json` in the run folder. A failure still writes
 `summary.json` with status "failed" and closes the loggers. Left out: mixing tasks; evaluation-only runs (see
 `python -m vrft.evaluate`).
@@ -16,17 +17,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from vrft.build import (
-    build_datamodule,
-    build_evaluator,
-    build_module,
-    build_policy,
-    build_trainer,
-    resolve_task,
-)
+from vrft.assemble import assemble
 from vrft.checkpointing.layout import resume_point
 from vrft.config import RunCfg
-from vrft.data.tasks import build_task_data
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 from vrft.runtime import after_torch
 from vrft.runtime.cpu_isa import cpu_capability
@@ -41,12 +34,8 @@ def run(cfg: RunCfg) -> dict:
     resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast
     process = after_torch(cfg.runtime)  # threads and the kept heap (vrft.runtime)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(
-        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
-    )
-    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, run_dir / "eval")
+    parts = assemble(cfg)  # policy, task data and evaluator (the synthetic base model built first if needed)
+    task, data, evaluator = parts.task, parts.data, parts.evaluator
     loggers = build_loggers(
         cfg.logger,
         run_dir,
@@ -61,12 +50,12 @@ def run(cfg: RunCfg) -> dict:
         if resume is not None:  # the first life of this run evaluated the starting model
             initial = earlier_metrics(run_dir, "initial")
         else:
-            initial = evaluator(policy, "initial") if cfg.eval.before else None
+            initial = evaluator(parts.policy, "initial") if cfg.eval.before else None
         summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
-        module = build_module(cfg, policy, processor, tokens, loggers, codec)
-        trainer = build_trainer(cfg, loggers, evaluator, run_dir, resume_from=resume)
+        module = parts.module(loggers)
+        trainer = parts.trainer(loggers, resume_from=resume)
         start_step = resume.step if resume else 0  # the data stream continues where the checkpoint left it
-        trainer.fit(module, datamodule=build_datamodule(cfg, data, processor, start_step=start_step))
+        trainer.fit(module, datamodule=parts.datamodule(start_step))
         final = evaluator(module.policy, "final")
         summary.update(
             final=headline(final, task.metric),
@@ -78,7 +67,7 @@ def run(cfg: RunCfg) -> dict:
             resumed_from=resume.step if resume else None,
         )
         if cfg.save_final_model:
-            save_final(module.policy, processor, run_dir / "final_model")
+            save_final(module.policy, parts.processor, run_dir / "final_model")
     except BaseException:
         summary["status"] = "failed"
         write_summary(run_dir, summary, start)

@@ -134,14 +134,13 @@ def callback(clock: StepClock, split: Split):
 def run(spec: BenchSpec, out_dir: Path) -> dict:
     from trl import GRPOTrainer
 
-    from vrft.build import build_policy, build_rewards, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble, build_rewards
 
     torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     cfg = compose(spec, out_dir)
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=1)
+    parts = assemble(cfg)
+    policy, processor, tokens, data = parts.policy, parts.processor, parts.tokens, parts.data
     rewards = build_rewards(cfg)
     clock, parts = StepClock(), Split()
     trainer = GRPOTrainer(

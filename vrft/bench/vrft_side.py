@@ -62,8 +62,7 @@ def _capture_logger():
 
 
 def run(spec: BenchSpec, out_dir: Path) -> dict:
-    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
     torch.set_num_threads(spec.threads)
     extra = []
@@ -71,14 +70,13 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
         extra.append(f"model.path={build_arch(spec.model, cache_dir(spec), device=spec.device)}")
     cfg = compose(spec, out_dir, extra)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=1)
+    parts = assemble(cfg)
     capture = _capture_logger()
-    module = build_module(cfg, policy, processor, tokens, [capture], codec)
-    trainer = build_trainer(cfg, [capture], None, out_dir)
+    module = parts.module([capture])
+    trainer = parts.trainer([capture])
     clock = StepClock()
     trainer.callbacks.append(_Clock(clock))
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    trainer.fit(module, datamodule=parts.datamodule())
     out = summarize(clock, warmup=spec.warmup, completions_per_step=spec.completions_per_step)
     out["split_s"] = split(capture.rows[spec.warmup :])
     out["completion_len"] = mean_of(capture.rows, "train/completion_len")
@@ -89,7 +87,7 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
     out["lean_step"] = out["lean_decode"] and r.lean_step
     out["keep_prefill"] = r.shared_prefill and r.keep_prefill
     out["compile_decode"] = out["lean_step"] and r.compile_decode
-    out.update(device_figures(capture.rows, spec, policy))
+    out.update(device_figures(capture.rows, spec, parts.policy))
     return out
 
 

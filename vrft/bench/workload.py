@@ -93,6 +93,7 @@ def overrides(spec: BenchSpec, out_dir: Path) -> list[str]:
         f"runtime.num_threads={spec.threads}",
         f"trainer.precision={spec.vrft_precision}",
         "eval.before=false",
+        "eval.max_samples=1",  # the evaluator is built, never run
         "save_final_model=false",
         "logger.log_samples_every_n_steps=0",
         "checkpoint.every_n_steps=0",

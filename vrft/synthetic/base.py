@@ -2,7 +2,8 @@
 checked by a quality gate, and cached by recipe.
 
 A model config whose `path` is `synthetic:<experiment>` names the model that `python -m vrft
-experiment=<experiment>` trains (its `final_model/`). `base_model_path(cfg)` composes that experiment with the
+experiment=<experiment>` trains (its `final_model/`); `with_base_model(cfg)`, a step of vrft.assemble, puts that
+folder in its place. `base_model_path(cfg)` composes that experiment with the
 caller's world settings and cache folder, hashes the recipe (task with its world, model, algo, reward, trainer
 steps and precision, seed) and returns `<cache_dir>/bases/<experiment>-<hash>/final_model`. When that folder is
 missing, the experiment runs in a child process (its own run folder, log and logger run), its held-out
@@ -96,6 +97,15 @@ def recipe(run: RunCfg) -> dict:
 
 def recipe_hash(rec: dict) -> str:
     return hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def with_base_model(cfg: RunCfg) -> RunCfg:
+    """`cfg` itself, or, where `model.path` is `synthetic:<experiment>`, `cfg` with the folder of the base model that
+    experiment trains (built now when missing: see the module doc)."""
+    if not (cfg.model.path or "").startswith(PREFIX):
+        return cfg
+    model = dataclasses.replace(cfg.model, path=str(base_model_path(cfg)))
+    return dataclasses.replace(cfg, model=model)
 
 
 def base_model_path(cfg: RunCfg) -> Path:
