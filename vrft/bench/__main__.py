@@ -1,5 +1,5 @@
 """`python -m vrft.bench [--steps N] [--warmup N] [--length T] ...`: run the vrft side, then the TRL side, each in its
-own process, and print completions/s, peak memory, the step-time split, a README-ready table and, last,
+own process, and print completions/s, peak memory, the step-time split, a Markdown table and, last,
 `speedup_vs_trl: X` (vrft completions/s over TRL's).
 
 Device mode, `python -m vrft.bench --device cuda --model qwen2_vl_2b` (or `qwen2_5_vl_3b`, or any conf/model name):

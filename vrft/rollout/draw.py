@@ -1,11 +1,11 @@
-"""`torch.multinomial(probs, 1)` on CPU with the same draws from the same generator, in a fraction of the time.
+"""`torch.multinomial(probs, 1)` on CPU with the same draws from the same generator, with less work.
 
 For one sample, torch draws an exponential E for every entry of `probs` (its default CPU generator, a Mersenne
 Twister, two 32-bit words per entry: x = the 53 low bits of (w1 << 32 | w2) / 2^53, E = -log1p(-x) in double,
 stored as float32) and returns argmax(probs / E). Its exponential kernel is serial, one entry at a time, and runs over
 the whole vocabulary of every row at every decode step. Here the words come from NumPy's
 MT19937 (the same generator, vectorised) and only the entries with nonzero probability get their exponential
-(after top-k, 50 of 2k): the others divide to 0 and never win the argmax, though their words are drawn, so the
+(after top-k, k of the vocabulary): the others divide to 0 and never win the argmax, though their words are drawn, so the
 generator ends in the state torch's own call leaves. log1p is the C library's, as torch's, so the draws are the
 same bits (tests/test_speed_equivalence.py compares them with torch.multinomial over many seeds).
 
@@ -26,7 +26,7 @@ import torch
 _STATE_BYTES = 5056  # CPUGeneratorImplState: seed u64, left i32, seeded i32, next u64, 624 x u64 words, ...
 _WORDS = 624
 _log1p = np.frompyfunc(math.log1p, 1, 1)  # the C library's log1p, as ATen's CPU kernel calls it
-_MT = np.random.MT19937(0)  # its state is overwritten at every call (seeding one costs 0.1 ms)
+_MT = np.random.MT19937(0)  # its state is overwritten at every call (so it is seeded once)
 
 
 def multinomial_one(probs: torch.Tensor) -> torch.Tensor:

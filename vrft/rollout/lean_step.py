@@ -15,9 +15,9 @@ image carry the same position on all three mRoPE axes, so the rotary embedding i
 
 With `compiled` (`rollout.compile_decode`, on for CPU runs) the step goes through torch.compile (inductor, C++
 wrapper): its elementwise ops fuse and no Python runs between kernels. It then attends over the whole buffer (the
-unwritten slots masked) so one graph serves every step; the first rollout compiles it (the benchmark's warm-up
-step: 19.3 s with an empty cache against 1.3 s eager on 2 cores, then cached on disk), and a compile that fails
-falls back to the eager step with one warning.
+unwritten slots masked) so one graph serves every step; the first rollout of a process compiles it (the
+benchmark's warm-up step shows the cost; the compiled code is cached on disk), and a compile that fails falls back
+to the eager step with one warning.
 
 It is the same function of the weights as the model's forward and agrees with it up to float rounding (the
 attention sums and matmul blocking differ); tests/test_speed_equivalence.py checks the logits against the model's,

@@ -4,14 +4,13 @@ tensors in afresh every time.
 A GRPO step allocates and frees the same few hundred MiB each time (activations kept for the backward, logits,
 caches). glibc's malloc hands memory above 128 KiB at the top of the heap back to the kernel as soon as it is free
 (`M_TRIM_THRESHOLD`), and serves blocks above an adaptive threshold with their own `mmap` (`M_MMAP_THRESHOLD`), so
-the next step's tensors land on fresh pages and each 4 KiB page costs a fault and a zeroing on first write: 57,000
-faults per step of the CPU benchmark without it (`python -m vrft.bench --no-keep-heap`), 12,000 with it (the mean
-over its 4 measured steps, the first of which still grow the heap), and a policy pass of 0.29 s against 0.16 s.
-`keep_heap()` raises both thresholds (trim: 2 GiB, mmap: 32 MiB, glibc's largest) and keeps one arena, so after
+the next step's tensors land on fresh pages and each 4 KiB page costs a fault and a zeroing on first write (the
+benchmark prints page faults per step; `python -m vrft.bench --no-keep-heap` gives the other side, docs/speed.md the
+measured effect). `keep_heap()` raises both thresholds (trim: 2 GiB, mmap: 32 MiB, glibc's largest) and keeps one arena, so after
 the first steps a step reuses the pages the previous one freed. Results do not change: tensors get the same alignment, only their addresses differ. The cost is that the process keeps its peak
 heap (the peak itself is unchanged).
 
-`runtime.keep_heap` (conf/trainer/cpu.yaml) turns it on for `python -m vrft`; the benchmark's vrft side applies the
+`runtime.keep_heap` (conf/runtime/cpu.yaml) turns it on for `python -m vrft`; the benchmark's vrft side applies the
 same setting. Left out: allocators other than glibc's (musl, jemalloc or tcmalloc preloaded: `mallopt` is then
 absent or has no effect, and a debug line says so), blocks above 32 MiB (still one `mmap` each), GPU memory
 (PyTorch's CUDA caching allocator already keeps it).

@@ -3,14 +3,14 @@
 torch's CPU kernels run on libgomp's thread pool. Between two parallel regions its workers spin briefly and then
 sleep, and a GRPO step is thousands of short regions (each decode step is a few dozen small matmuls and
 elementwise ops), so the calling thread often waits at the start and end of a region for a worker to wake up.
-`ACTIVE` keeps the workers spinning: on the 2-core CPU benchmark the step got 1-4% shorter over several
-invocations (`python -m vrft.bench --no-omp-spin` gives the other side; the README's Speed section has one pair);
-`OMP_WAIT_POLICY=PASSIVE` (sleep at once) tripled the rollout (0.92 s against 0.31 s a step). Results do not change (the same work split, the same sums).
+`ACTIVE` keeps the workers spinning (`python -m vrft.bench --no-omp-spin` gives the other side; docs/speed.md has
+the measured effect, and that of `OMP_WAIT_POLICY=PASSIVE`, which sleeps at once). Results do not change (the same
+work split, the same sums).
 
 The cost is that the workers hold their cores while the main thread runs Python between ops: right when the run
 has the CPU to itself (the CPU trainer's premise: one job per machine, `runtime.num_threads` = its cores), wrong
 beside data-loader workers or other jobs, and useless on a GPU, so `runtime.omp_spin` is on in
-conf/trainer/cpu.yaml and off in conf/trainer/gpu.yaml. libgomp reads the variable when torch loads it, so the
+conf/runtime/cpu.yaml and off in conf/runtime/gpu.yaml (which trainer=gpu selects). libgomp reads the variable when torch loads it, so the
 entry points set it before torch is imported (as vrft.runtime.cpu_isa); a value the user exported wins. Left out: other
 OpenMP runtimes' variables (Intel's KMP_BLOCKTIME: torch's pip wheels ship libgomp).
 """
