@@ -1,4 +1,4 @@
-"""The vrft side of the benchmark: the GRPO LightningModule trained by Lightning, built by `vrft.build` exactly as
+"""The vrft side of the benchmark: the GRPO LightningModule trained by Lightning, built by `vrft.assemble` exactly as
 `python -m vrft` builds it, with the completion length forced (min_new_tokens = max_new_tokens) and the fast paths
 switched through the `rollout` config group, as a user would switch them.
 
