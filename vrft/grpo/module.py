@@ -2,7 +2,9 @@
 
 One `training_step` receives one optimizer step's prompts, already split into micro-batches by the collator, and
 reads top to bottom: rollout -> score -> advantages -> (dynamic sampling) -> old/reference log-probs -> mu updates.
-The reference model is frozen and kept out of the module's state (it is never checkpointed); with LoRA it is the
+The rollout engine and the log-prob passes are vrft.rollout's (the algorithm reads the same with every engine); with
+one micro-batch per step the engine hands back each rollout's prompt prefill (`KeptPrefill`), which the first
+update's policy pass is given. The reference model is frozen and kept out of the module's state (it is never checkpointed); with LoRA it is the
 policy with its adapter disabled; with beta = 0 there is none. Left out: rollouts spread across ranks (each rank
 samples whole groups for its own prompts), reward models.
 """
