@@ -24,6 +24,17 @@ class SamplingSpec:
 
 
 @dataclass
+class VLLMSpec:
+    """The colocated vLLM engine's own settings (`rollout.vllm`; conf/rollout/vllm.yaml writes them out)."""
+
+    gpu_memory_utilization: float = 0.3  # colocated: the trainer keeps the rest
+    enable_sleep_mode: bool = True
+    dtype: str = "bfloat16"
+    max_model_len: int = 4096
+    seed: int = 0
+
+
+@dataclass
 class RolloutSpec:
     """The engine, its sampling, and the switches of the `hf` engine's fast paths (each False gives the plain path
     it replaces; results agree to float rounding, see vrft.rollout.hf)."""
@@ -35,5 +46,6 @@ class RolloutSpec:
     lean_decode: bool = True  # False: the shared rollout continues with `generate`
     lean_step: bool = True  # False: decode steps run the model's forward (vrft.rollout.decode.hf_step)
     keep_prefill: bool = (
-        True  # False: the policy pass prefills the prompts again (vrft.rollout.prefill.KeptPrefill)
+        True  # False: the policy pass prefills the prompts again (rollout.prefill.KeptPrefill)
     )
+    vllm: VLLMSpec = field(default_factory=VLLMSpec)  # the vllm engine's own settings

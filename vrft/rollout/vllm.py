@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
@@ -49,15 +48,6 @@ def require_vllm():
             "use rollout=hf here"
         ) from None
     return vllm
-
-
-@dataclass(frozen=True)
-class VLLMSpec:
-    gpu_memory_utilization: float = 0.3  # colocated: the trainer keeps the rest
-    enable_sleep_mode: bool = True
-    dtype: str = "bfloat16"
-    max_model_len: int = 4096
-    seed: int = 0
 
 
 def fold_image_pads(text: str) -> str:
@@ -122,9 +112,9 @@ def model_folder(policy) -> str:
 class VLLMRollout:
     """Colocated vLLM sampling behind the engine protocol (vrft.rollout.engines)."""
 
-    def __init__(self, rollout: RolloutSpec, tokens: Tokens, processor=None, spec: VLLMSpec = VLLMSpec()):
+    def __init__(self, rollout: RolloutSpec, tokens: Tokens, processor=None):
         self.vllm = require_vllm()
-        self.sampling = rollout.sampling
+        self.sampling, spec = rollout.sampling, rollout.vllm
         self.eos_ids, self.pad_id, self.suppress_ids = tokens.eos_ids, tokens.pad_id, tokens.suppress_ids
         self.processor, self.spec = processor, spec
         self.llm = None
