@@ -52,13 +52,19 @@ class PromptSeeded:
     def __init__(self, engine):
         self.engine = engine
 
-    def __call__(self, model, inputs, group_size, images=None):
+    def sample(self, model, inputs, group_size, *, images=None, keep_prefill=False):
         assert inputs["input_ids"].shape[0] == 1, "one prompt per micro-batch"
         ids = inputs["input_ids"][0]
         seed = int((ids * torch.arange(1, ids.numel() + 1)).sum()) % (2**31)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            return self.engine(model, inputs, group_size, images=images)
+            return self.engine.sample(model, inputs, group_size, images=images, keep_prefill=keep_prefill)
+
+    def __call__(self, model, inputs, group_size, images=None):
+        return self.sample(model, inputs, group_size, images=images)[0]
+
+    def after_update(self, policy):
+        self.engine.after_update(policy)
 
 
 def worker(out: Path, devices: int) -> None:
