@@ -2,8 +2,11 @@
 
 `load_config(cfg)` merges the composed Hydra config into these dataclasses (unknown keys and wrongly typed values
 are refused) and then checks ranges and names; every problem becomes a `ConfigError` whose one-line message names
-the key and what is allowed. Everything below `run.py` receives these dataclasses, never a DictConfig.
-Left out: the `hydra` node (Hydra validates its own settings).
+the key and what is allowed. Names are checked against the registry or module that owns them (a loss type against
+`LOSS_AGGREGATIONS`, a reader against `READERS`, ...), so no name is listed twice; the `model` and `rollout` groups'
+schemas are their packages' own specs (vrft.models.spec, vrft.rollout.spec). `load_runtime` checks the `runtime` node
+alone, for the entry points to apply before anything imports torch. Everything below `run.py` receives these
+dataclasses, never a DictConfig. Left out: the `hydra` node (Hydra validates its own settings).
 """
 
 from __future__ import annotations
