@@ -175,11 +175,12 @@ class Faults:
     """Inject one fault kind at chosen (0-based) steps of an in-process run; record what each update did."""
 
     def __init__(self, monkeypatch, plan: dict[int, str]):
+        import vrft.assemble as assemble
         import vrft.grpo.module as gm
-        import vrft.rewards.combine as combine
         from vrft.policy_module import PolicyModule
         from vrft.registry import Registry
         from vrft.rewards.base import REWARDS
+        from vrft.rewards.sets import reward_set
 
         self.plan, self.step, self.updates = plan, -1, {}
         step_fn, guarded, loss_fn, adv_fn, fmt = (
@@ -225,9 +226,13 @@ class Faults:
         monkeypatch.setattr(PolicyModule, "guarded_step", guarded_step)
         monkeypatch.setattr(gm, "policy_loss", policy_loss)
         monkeypatch.setattr(gm, "group_advantages", advantages)
-        rewards = Registry("reward")
-        rewards.update({**REWARDS, "format": format_reward})
-        monkeypatch.setattr(combine, "REWARDS", rewards)
+
+        def with_faulty_format(compat: str) -> Registry:
+            rewards = Registry("reward")
+            rewards.update({**reward_set(compat), "format": format_reward})
+            return rewards
+
+        monkeypatch.setattr(assemble, "reward_set", with_faulty_format)  # the set the run scores with
 
     @property
     def kind(self) -> str | None:
