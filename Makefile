@@ -6,9 +6,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
-EXTRAS  := dev,lvis,wandb-reports,joblib,official
+EXTRAS  := dev,lvis,wandb-reports,joblib,official,bench
 
-.PHONY: run test test-quick lint format bench clean-cache
+.PHONY: run test test-quick lint format bench golden clean-cache
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m vrft.bench $(ARGS)
+
+golden: $(STAMP)  # after an intended change of a default: rewrite the golden composed config, review its diff
+	$(BIN)/python -m tests.test_golden_config
 
 clean-cache:
 	rm -rf .cache

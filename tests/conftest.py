@@ -45,9 +45,11 @@ def _length_reward(completions, **kwargs):
 
 
 def register_test_reward() -> str:
-    """Register the `test_length` reward (idempotent); returns the override that adds it to a run's reward set."""
-    from vrft.rewards import REWARDS
+    """Register the `test_length` reward in every reward set (idempotent); returns the override that adds it to a
+    run's reward set."""
+    from vrft.rewards import REWARD_SETS
 
-    if "test_length" not in REWARDS:
-        REWARDS.register("test_length")(_length_reward)
+    for rewards in REWARD_SETS.values():
+        if "test_length" not in rewards:
+            rewards.register("test_length")(_length_reward)
     return "+reward.functions.test_length.weight=1.0"

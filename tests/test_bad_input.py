@@ -54,10 +54,9 @@ def coco(root: Path, split: str) -> tuple[Path, Path]:
 
 
 def tiny_model_folder() -> Path:
-    from vrft.build import model_spec
     from vrft.models.loader import resolve_path
 
-    return Path(resolve_path(model_spec(compose_run(["model=tiny_qwen2_vl"], ROOT, TEST_CACHE)), TEST_CACHE))
+    return Path(resolve_path(compose_run(["model=tiny_qwen2_vl"], ROOT, TEST_CACHE).model, TEST_CACHE))
 
 
 class Case:
@@ -83,12 +82,12 @@ class Case:
             f"task.test.images={self.test_dir}",
             "eval.before=false",
             "eval.max_samples=null",
-            "algo.sampling.max_new_tokens=4",
+            "rollout.sampling.max_new_tokens=4",
             "algo.num_generations=2",
             "algo.prompts_per_step=1",
             "trainer.max_steps=0",
             "save_final_model=false",
-            "trainer.num_threads=1",
+            "runtime.num_threads=1",
             f"paths.cache_dir={TEST_CACHE}",
             f"hydra.run.dir={self.run}",
             *self.extra,

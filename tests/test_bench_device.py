@@ -24,8 +24,8 @@ def test_architectures_have_the_published_parameter_counts(name, published):
 
 def test_built_folder_loads_with_the_real_vocabulary(tmp_path, monkeypatch):
     """A narrowed Qwen2-VL-2B (2 layers, 64 wide, the real 151,936-row vocabulary) through the same build path."""
-    from vrft.build import generation_tokens
     from vrft.models.loader import ModelSpec, load_model
+    from vrft.rollout.sampling import generation_tokens
 
     base = arch.QWEN2_VL_2B
     text = dict(
@@ -81,7 +81,7 @@ def test_device_mode_run_config_composes_with_the_paper_work(model, tmp_path):
     cfg = compose(spec, tmp_path, [f"model.path={tmp_path}"])
     a, t = cfg.algo, cfg.trainer
     assert (a.prompts_per_step, a.prompts_per_batch, a.num_generations) == (16, 4, 8)
-    assert a.sampling.max_new_tokens == 256 and cfg.task.synthetic["image_size"] == 448
+    assert cfg.rollout.sampling.max_new_tokens == 256 and cfg.task.synthetic["image_size"] == 448
     assert (t.accelerator, t.precision, cfg.model.dtype, cfg.model.name) == (
         "gpu",
         "bf16-mixed",

@@ -32,7 +32,7 @@ OVERRIDES = [
     "algo.num_generations=4",
     "algo.prompts_per_step=2",
     "algo.prompts_per_batch=1",
-    "algo.sampling.max_new_tokens=8",
+    "rollout.sampling.max_new_tokens=8",
     "algo.lr=1e-4",
     "algo.grad_clip=1000.0",  # compare the raw averaged gradients
     "+reward.functions.ddp_length.weight=1.0",
@@ -52,13 +52,19 @@ class PromptSeeded:
     def __init__(self, engine):
         self.engine = engine
 
-    def __call__(self, model, inputs, group_size, images=None):
+    def sample(self, model, inputs, group_size, *, images=None, keep_prefill=False):
         assert inputs["input_ids"].shape[0] == 1, "one prompt per micro-batch"
         ids = inputs["input_ids"][0]
         seed = int((ids * torch.arange(1, ids.numel() + 1)).sum()) % (2**31)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            return self.engine(model, inputs, group_size, images=images)
+            return self.engine.sample(model, inputs, group_size, images=images, keep_prefill=keep_prefill)
+
+    def __call__(self, model, inputs, group_size, images=None):
+        return self.sample(model, inputs, group_size, images=images)[0]
+
+    def after_update(self, policy):
+        self.engine.after_update(policy)
 
 
 def worker(out: Path, devices: int) -> None:
@@ -66,8 +72,7 @@ def worker(out: Path, devices: int) -> None:
     import lightning as L
 
     from tests.conftest import compose_run
-    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
     from vrft.rewards import REWARDS
 
     torch.set_num_threads(1)
@@ -79,14 +84,13 @@ def worker(out: Path, devices: int) -> None:
         [*OVERRIDES, f"trainer.devices={devices}", *strategy], out, Path(os.environ["VRFT_CACHE"])
     )
     L.seed_everything(cfg.seed, verbose=False)
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=2)
+    parts = assemble(cfg)
     capture = Capture()
-    module = build_module(cfg, policy, processor, tokens, [capture.logger], codec)
+    module = parts.module([capture.logger])
     module.rollout_engine = PromptSeeded(module.rollout_engine)
-    trainer = build_trainer(cfg, [capture.logger], None, out)
+    trainer = parts.trainer([capture.logger])
     trainer.callbacks.append(GradDump(out))
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    trainer.fit(module, datamodule=parts.datamodule())
     if trainer.global_rank == 0:
         metrics = {k: float(v) for _, m in capture.logger.rows for k, v in m.items()}
         (out / "metrics.json").write_text(json.dumps({"world_size": trainer.world_size, **metrics}))

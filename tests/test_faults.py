@@ -69,7 +69,7 @@ def in_child(fn) -> int:
 
 @pytest.mark.parametrize("where", ["optimizer file", "after rename, before latest"])
 def test_kill_during_checkpoint_write_keeps_the_previous(tmp_path, where):
-    import vrft.checkpoint as ck
+    import vrft.checkpointing.layout as ck
 
     root = tmp_path / "checkpoints"
     files4, weights4 = state_files(seed=4, step=4)
@@ -100,7 +100,7 @@ def test_kill_during_checkpoint_write_keeps_the_previous(tmp_path, where):
 
 
 def test_error_during_checkpoint_write_leaves_nothing_behind(tmp_path):
-    from vrft.checkpoint import complete_checkpoints, read_latest, write_checkpoint
+    from vrft.checkpointing.layout import complete_checkpoints, read_latest, write_checkpoint
 
     root = tmp_path / "checkpoints"
     files4, weights4 = state_files(seed=4, step=4)
@@ -116,7 +116,8 @@ def test_error_during_checkpoint_write_leaves_nothing_behind(tmp_path):
 
 def test_disk_full_fails_clearly_keeps_the_last_checkpoint_and_resumes(tmp_path, monkeypatch):
     import vrft.checkpointing.state as state
-    from vrft.checkpoint import CheckpointError, read_latest
+    from vrft.checkpointing.layout import read_latest
+    from vrft.errors import CheckpointError
 
     real, calls = state.save_policy, []
 
@@ -174,11 +175,12 @@ class Faults:
     """Inject one fault kind at chosen (0-based) steps of an in-process run; record what each update did."""
 
     def __init__(self, monkeypatch, plan: dict[int, str]):
+        import vrft.assemble as assemble
         import vrft.grpo.module as gm
-        import vrft.rewards.combine as combine
-        from vrft.grpo.base import PolicyModule
+        from vrft.policy_module import PolicyModule
         from vrft.registry import Registry
         from vrft.rewards.base import REWARDS
+        from vrft.rewards.sets import reward_set
 
         self.plan, self.step, self.updates = plan, -1, {}
         step_fn, guarded, loss_fn, adv_fn, fmt = (
@@ -224,9 +226,13 @@ class Faults:
         monkeypatch.setattr(PolicyModule, "guarded_step", guarded_step)
         monkeypatch.setattr(gm, "policy_loss", policy_loss)
         monkeypatch.setattr(gm, "group_advantages", advantages)
-        rewards = Registry("reward")
-        rewards.update({**REWARDS, "format": format_reward})
-        monkeypatch.setattr(combine, "REWARDS", rewards)
+
+        def with_faulty_format(compat: str) -> Registry:
+            rewards = Registry("reward")
+            rewards.update({**reward_set(compat), "format": format_reward})
+            return rewards
+
+        monkeypatch.setattr(assemble, "reward_set", with_faulty_format)  # the set the run scores with
 
     @property
     def kind(self) -> str | None:
@@ -258,7 +264,8 @@ def test_nan_reward_skips_the_step(tmp_path, monkeypatch):
 
 
 def test_consecutive_skips_stop_the_run_and_keep_the_last_checkpoint(tmp_path, monkeypatch):
-    from vrft.checkpoint import DivergedError, latest_checkpoint
+    from vrft.checkpointing.layout import latest_checkpoint
+    from vrft.errors import DivergedError
 
     Faults(monkeypatch, {s: "loss" for s in range(2, 50)})
     run = [*FAST, "trainer.max_steps=50", "checkpoint.every_n_steps=2", "trainer.max_consecutive_skips=3"]

@@ -74,18 +74,15 @@ class Capture:
 
 
 def fit(cfg, capture: Capture):
-    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
-    policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(task, codec, seed=cfg.seed, skip_bad=False, max_test=4)
-    module = build_module(cfg, policy, processor, tokens, [capture.logger], codec)
+    parts = assemble(cfg)
+    module = parts.module([capture.logger])
     before = {k: v.detach().clone() for k, v in module.policy.named_parameters()}
     ref = module.reference if hasattr(module, "reference") else None
     ref_before = None if ref is None or ref.model is None else [p.clone() for p in ref.model.parameters()]
-    trainer = build_trainer(cfg, [capture.logger], None, cfg.paths.output_dir)
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    trainer = parts.trainer([capture.logger])
+    trainer.fit(module, datamodule=parts.datamodule())
     changed = any(
         not torch.equal(before[k], v) for k, v in module.policy.named_parameters() if v.requires_grad
     )
@@ -154,18 +151,15 @@ def test_batch_semantics(tmp_path, cache_dir):
         tmp_path,
         cache_dir,
     )
-    from vrft.build import build_datamodule, build_policy, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=0, skip_bad=False, max_test=4)
-    dm = build_datamodule(cfg, data, processor)
+    parts = assemble(cfg)
+    policy = parts.policy
+    dm = parts.datamodule()
     dm.trainer = None
     batch = next(iter(dm.train_dataloader()))
     assert [len(mb["solution"]) for mb in batch["micro"]] == [2, 2]
-    from vrft.build import build_module
-
-    module = build_module(cfg, policy, processor, tokens, [], codec)
+    module = parts.module()
     rollouts = [module.rollout_engine(policy, mb["inputs"], 3) for mb in batch["micro"]]
     assert [r.num_sequences for r in rollouts] == [6, 6]
     # a group is one prompt: its G rows share the prompt ids
@@ -174,26 +168,25 @@ def test_batch_semantics(tmp_path, cache_dir):
     # the rollout's prefill is kept for the policy pass only when one micro-batch makes the step (peak memory)
     from vrft.grpo.module import Timer
 
-    assert all(r.prefix is None for r in module.sample(batch["micro"], Timer())[0])
-    assert all(r.prefix is not None for r in module.sample(batch["micro"][:1], Timer())[0])
+    assert all(k is None for k in module.sample(batch["micro"], Timer())[1])
+    assert all(k is not None for k in module.sample(batch["micro"][:1], Timer())[1])
 
 
 def test_beta_zero_loads_no_reference(tmp_path, cache_dir):
     cfg = compose_run([*FAST, "algo.beta=0.0"], tmp_path, cache_dir)
-    from vrft.build import build_module, build_policy
+    from vrft.assemble import assemble
 
-    policy, processor, codec, tokens = build_policy(cfg)
-    module = build_module(cfg, policy, processor, tokens, [], codec)
+    module = assemble(cfg).module()
     assert module.reference is None
     assert not any("reference" in k for k in module.state_dict())
 
 
 def test_reference_not_in_state_dict(tmp_path, cache_dir):
     cfg = compose_run(FAST, tmp_path, cache_dir)
-    from vrft.build import build_module, build_policy
+    from vrft.assemble import assemble
 
-    policy, processor, codec, tokens = build_policy(cfg)
-    module = build_module(cfg, policy, processor, tokens, [], codec)
+    parts = assemble(cfg)
+    policy, module = parts.policy, parts.module()
     assert module.reference is not None and module.reference.model is not None
     n_policy = len(policy.state_dict())
     assert len(module.state_dict()) == n_policy
@@ -260,24 +253,14 @@ def test_invalid_config_one_line(tmp_path):
 
 def test_in_loop_validation_logs_task_metric(tmp_path, cache_dir):
     cfg = compose_run([*FAST, "eval.val_every_n_steps=1"], tmp_path, cache_dir)
-    from vrft.build import (
-        build_datamodule,
-        build_evaluator,
-        build_module,
-        build_policy,
-        build_trainer,
-        resolve_task,
-    )
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
-    policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(task, codec, seed=0, skip_bad=False, max_test=4)
-    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, tmp_path / "eval")
+    parts = assemble(cfg)
+    task = parts.task
     cap = Capture()
-    module = build_module(cfg, policy, processor, tokens, [cap.logger], codec)
-    trainer = build_trainer(cfg, [cap.logger], evaluator, tmp_path)
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    module = parts.module([cap.logger])
+    trainer = parts.trainer([cap.logger])
+    trainer.fit(module, datamodule=parts.datamodule())
     val = [(step, m) for step, m in cap.logger.rows if f"val/{task.name}/mAP" in m]
     assert [step for step, _ in val] == [1]
     assert (tmp_path / "eval" / "metrics_step1.json").exists()

@@ -189,14 +189,25 @@ def test_cli_help_lists_the_groups(tmp_path):
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-2000:]
-    for group in ("task", "model", "algo", "reward", "trainer", "logger", "experiment", "sweep"):
+    for group in (
+        "task",
+        "model",
+        "algo",
+        "reward",
+        "rollout",
+        "trainer",
+        "runtime",
+        "logger",
+        "experiment",
+        "sweep",
+    ):
         assert f"{group}:" in res.stdout, f"group {group!r} missing from --help"
     for name in ("coco_fewshot", "qwen2_vl_2b", "dr_grpo", "paper_lisa", "shots"):
         assert name in res.stdout
 
 
 def test_detection_study_cells_are_the_few_shot_detection_runs():
-    """The README's detection few-shot seeds are the study's GRPO 4-shot cells: same run but for the W&B group."""
+    """docs/results.md's detection few-shot seeds are the study's GRPO 4-shot cells: same run but for the W&B group."""
     study = load_config(composed(["experiment=synth_study_det", "task.shots=4", "algo=synth_grpo", "seed=1"]))
     single = load_config(composed(["experiment=synth_det_fewshot", "seed=1"]))
     assert study.logger.group == "synth-study-det"

@@ -1,6 +1,6 @@
-"""Process settings of CPU training. vrft.heap: with `keep_heap()` a process reuses the pages it freed instead of
+"""Process settings of CPU training. vrft.runtime.heap: with `keep_heap()` a process reuses the pages it freed instead of
 faulting in fresh ones on every round of allocations (what each training step does); without it glibc hands them
-back to the kernel (fresh processes, no torch: bytearray goes through the same malloc; glibc only). vrft.omp:
+back to the kernel (fresh processes, no torch: bytearray goes through the same malloc; glibc only). vrft.runtime.omp:
 `spin_omp` sets libgomp's wait policy before torch loads, leaves a user's own value, and says when it came too
 late."""
 
@@ -18,7 +18,7 @@ glibc = pytest.mark.skipif(
 
 ROUNDS = """
 import resource, sys
-from vrft.heap import keep_heap
+from vrft.runtime.heap import keep_heap
 applied = keep_heap(sys.argv[1] == "keep")
 def round_():
     blocks = [bytearray(4 << 20) for _ in range(40)]  # 160 MiB in 4 MiB blocks, zero-filled (touched)
@@ -53,7 +53,7 @@ SPIN = """
 import os, sys
 if sys.argv[1] == "late":
     import torch
-from vrft.omp import spin_omp
+from vrft.runtime.omp import spin_omp
 print(spin_omp(True), os.environ.get("OMP_WAIT_POLICY"))
 """
 
@@ -74,4 +74,4 @@ def test_spin_omp_sets_the_policy_before_torch_loads(when, env, expected):
         [sys.executable, "-c", SPIN, when], capture_output=True, text=True, check=True, env={**base, **env}
     )
     assert out.stdout.strip() == expected
-    assert ("trainer.omp_spin not applied" in out.stderr) == (when == "late")
+    assert ("runtime.omp_spin not applied" in out.stderr) == (when == "late")

@@ -1,5 +1,5 @@
 """Reproducible CPU results: the default run's base recipe, built in separate processes, gives bit-identical weights,
-and `trainer.cpu_isa=avx2` gives the bits of an AVX2-only machine on any x86-64 CPU.
+and `runtime.cpu_isa=avx2` gives the bits of an AVX2-only machine on any x86-64 CPU.
 
 Each build is `python -m vrft experiment=synth_base_cls` shortened (a few SFT steps, a few held-out queries) in its
 own process and its own cache, so the world, the tokenizer and the tiny model are built anew each time. An AVX2-only
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_resume import vrft_env
-from vrft.cpu_isa import cpu_capability, isa_env, pin_cpu_isa
 from vrft.errors import ConfigError
+from vrft.runtime.cpu_isa import cpu_capability, isa_env, pin_cpu_isa
 
 SHORT_BASE = [
     "experiment=synth_base_cls",
@@ -57,16 +57,16 @@ def test_base_builds_in_separate_processes_are_bit_identical_and_isa_pinned(tmp_
     assert sa["cpu_capability"] == sb["cpu_capability"] == "AVX2" and sa["num_threads"] == 2
     assert a == b
     avx2_machine = {**isa_env("avx2"), "PYTHONHASHSEED": "3"}
-    c, sc = build(tmp_path, "c", ["trainer.cpu_isa=native"], **avx2_machine)
+    c, sc = build(tmp_path, "c", ["runtime.cpu_isa=native"], **avx2_machine)
     assert sc["cpu_capability"] == "AVX2" and c == a
-    d, sd = build(tmp_path, "d", ["trainer.cpu_isa=native"])
+    d, sd = build(tmp_path, "d", ["runtime.cpu_isa=native"])
     if sd["cpu_capability"] != "AVX2":  # an AVX-512 CPU: its own kernels round differently
         assert d != a
 
 
 def test_pin_sets_the_kernels_before_torch_is_imported():
     code = (
-        "import sys; from vrft.cpu_isa import pin_cpu_isa, cpu_capability; "
+        "import sys; from vrft.runtime.cpu_isa import pin_cpu_isa, cpu_capability; "
         "assert 'torch' not in sys.modules; print(pin_cpu_isa('avx2'), cpu_capability())"
     )
     out = subprocess.run(
@@ -81,9 +81,9 @@ def test_pin_after_torch_is_reported_not_applied(caplog):
     assert pin_cpu_isa("native") is True
     if cpu_capability() != "AVX2":
         assert pin_cpu_isa("avx2") is False
-        assert "trainer.cpu_isa=avx2 not applied" in caplog.text
+        assert "runtime.cpu_isa=avx2 not applied" in caplog.text
 
 
 def test_unknown_isa_is_a_config_error():
-    with pytest.raises(ConfigError, match="trainer.cpu_isa must be one of avx2, native"):
+    with pytest.raises(ConfigError, match="runtime.cpu_isa must be one of avx2, native"):
         isa_env("avx512")

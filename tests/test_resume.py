@@ -29,10 +29,10 @@ SMOKE = [
     "logger=none",
     "algo.weight_decay=0.1",
     "algo.num_generations=2",
-    "algo.sampling.max_new_tokens=8",
+    "rollout.sampling.max_new_tokens=8",
     "eval.max_samples=2",
     "eval.batch_size=2",
-    "trainer.num_threads=1",
+    "runtime.num_threads=1",
 ]
 EXACT = [*SMOKE, "trainer.max_steps=12", "checkpoint.every_n_steps=4"]
 FAST = [*SMOKE, "eval.before=false", "save_final_model=false"]  # in-process runs
@@ -177,7 +177,7 @@ def test_sigkill_after_checkpoint_then_resume_is_bit_exact(tmp_path):
 
 def test_checkpoint_holds_weights_optimizer_scheduler_rng_and_counters(tmp_path):
     run_inprocess([*FAST, "trainer.max_steps=3", "checkpoint.every_n_steps=2"], tmp_path)
-    from vrft.checkpoint import complete_checkpoints, read_latest
+    from vrft.checkpointing.layout import complete_checkpoints, read_latest
 
     ckpts = complete_checkpoints(tmp_path / "checkpoints")
     assert [c.step for c in ckpts] == [2, 3] and read_latest(tmp_path / "checkpoints") == "step-00000003"
@@ -192,9 +192,9 @@ def test_checkpoint_holds_weights_optimizer_scheduler_rng_and_counters(tmp_path)
     opt = torch.load(folder / "optimizer.pt", weights_only=True)
     assert {float(s["step"]) for s in opt["state"].values()} == {3.0}
     weights = load_file(folder / "policy.safetensors")
-    from vrft.build import build_policy
+    from vrft.assemble import assemble
 
-    policy = build_policy(compose_run(FAST, tmp_path / "fresh", TEST_CACHE))[0]
+    policy = assemble(compose_run(FAST, tmp_path / "fresh", TEST_CACHE)).policy
     params = dict(policy.named_parameters())  # each tensor once (tied weights once), no reference copy
     assert set(weights) <= set(policy.state_dict())
     assert sum(t.numel() for t in weights.values()) == sum(p.numel() for p in params.values())
@@ -243,8 +243,8 @@ def test_rng_state_round_trip_through_weights_only_file(tmp_path):
 
 
 def test_a_pickled_payload_in_a_checkpoint_is_refused_not_run(tmp_path):
-    from vrft.checkpoint import CheckpointError
     from vrft.checkpointing.state import load_file as load_ckpt_file
+    from vrft.errors import CheckpointError
 
     marker = tmp_path / "pwned"
 
@@ -259,7 +259,8 @@ def test_a_pickled_payload_in_a_checkpoint_is_refused_not_run(tmp_path):
 
 
 def test_resume_guards_of_the_run_folder(tmp_path):
-    from vrft.checkpoint import CheckpointError, resume_point, write_checkpoint
+    from vrft.checkpointing.layout import resume_point, write_checkpoint
+    from vrft.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match=r"resume=true but .*checkpoints holds no complete checkpoint"):
         resume_point(tmp_path, resume=True)
@@ -273,7 +274,7 @@ def test_resume_guards_of_the_run_folder(tmp_path):
 
 
 def test_rotation_keeps_the_newest_and_latest_names_the_last(tmp_path):
-    from vrft.checkpoint import complete_checkpoints, read_latest, write_checkpoint
+    from vrft.checkpointing.layout import complete_checkpoints, read_latest, write_checkpoint
 
     root = tmp_path / "checkpoints"
     for step in (1, 2, 3, 4):

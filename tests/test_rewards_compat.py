@@ -1,4 +1,4 @@
-"""`reward.compat`: every difference between `hardened` and `official` (the README's table, row by row, in both
+"""`reward.compat`: every difference between `hardened` and `official` (docs/rewards.md's table, row by row, in both
 modes), the official rules on their own, agreement on clean answers, the monitors, and a GRPO run in `official`.
 
 Expected official scores are worked out by hand from the official code (`grpo.py`, `grpo_classification.py`,
@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vrft.errors import ConfigError
-from vrft.rewards import REWARDS
-from vrft.rewards.compat import DIFFERENCES, compat_monitors
-from vrft.rewards.official import (
+from vrft.rewards import REWARDS, reward_set
+from vrft.rewards.official.differences import DIFFERENCES, compat_monitors
+from vrft.rewards.official.rules import (
     accuracy_without_precheck,
     detection_scores,
     giou_without_precheck,
@@ -46,7 +46,7 @@ DET_SOL = f"<answer>{det((GT, 1))}</answer>"
 CLS_SOL = "<answer>garden phlox</answer>"
 GRD_SOL = "<answer> (100,200),(300,400) </answer>"
 
-# key: (reward, completion, solution, hardened, official); one row per row of the README table
+# key: (reward, completion, solution, hardened, official); one row per row of docs/rewards.md's table
 ROWS = {
     "math_verify": ("iou", wrap(det(((0, 200, 50, 250), 0.9))), DET_SOL, 0.0, 1.0),  # only y1 = 200 agrees
     "no_answer_block": ("accuracy", "<think>it is a garden phlox</think>", CLS_SOL, 0.0, 1.0),
@@ -76,7 +76,7 @@ ROWS = {
 
 
 def _score(reward: str, completion: str, solution: str, compat: str) -> float:
-    return REWARDS.get(reward)([completion], solution=[solution], compat=compat)[0]
+    return reward_set(compat).get(reward)([completion], solution=[solution])[0]
 
 
 def _same(a: float, b: float) -> bool:
@@ -121,8 +121,8 @@ def test_clean_answers_agree_and_fire_no_row(reward, completion, solution, expec
 
 
 def test_readme_table_lists_every_difference_with_both_scores():
-    text = (Path(__file__).parents[1] / "README.md").read_text()
-    section = text.split("### Rewards", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    text = (Path(__file__).parents[1] / "docs" / "rewards.md").read_text()
+    section = text.split("## Rewards", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     rows = {}
     for line in section.splitlines():
         m = re.match(r"\|\s*`(\w+)`\s*\|", line)
@@ -178,7 +178,7 @@ def test_official_rules_never_raise_and_stay_in_range(text):
     assert math.isnan(conf) or 0.0 <= conf <= 1.0
     assert accuracy_without_precheck(text, CLS_SOL) in (0.0, 1.0)
     assert isinstance(giou_without_precheck(text, GRD_SOL), float)
-    assert REWARDS.get("format")([text], compat="official")[0] in (0.0, 1.0)
+    assert reward_set("official").get("format")([text])[0] in (0.0, 1.0)
 
 
 COORD = st.integers(0, 1000)
@@ -240,7 +240,7 @@ def test_grpo_run_with_official_compat_trains(tmp_path, cache_dir):
     cap = Capture()
     module, trainer, changed, _ = fit(cfg, cap)
     assert changed and trainer.global_step == 2
-    assert all(s.kwargs["compat"] == "official" for s in module.reward_specs)
+    assert module.rewards.registry is reward_set("official") and module.rewards.compat_monitors
     keys = cap.logged_keys()
     assert {"train/reward/iou", "train/reward/format", "train/hack/compat/any"} <= keys, sorted(keys)
 
@@ -319,3 +319,19 @@ def test_official_without_math_verify_is_a_config_error(tmp_path, cache_dir, mon
     )
     with pytest.raises(ConfigError, match=r"reward.compat=official needs the math-verify package"):
         compose_run(["experiment=smoke", "reward.compat=official"], tmp_path, cache_dir)
+
+
+@needs_math_verify
+def test_compat_monitors_run_under_official_or_on_request(tmp_path, cache_dir):
+    from tests.conftest import compose_run
+    from vrft.assemble import build_rewards
+    from vrft.rewards.monitors import hack_monitors
+
+    batch = ([wrap("x")], [DET_SOL])
+    assert not any(k.startswith("compat/") for k in hack_monitors(*batch))
+    assert "compat/any" in hack_monitors(*batch, compat=True)
+    on = [
+        build_rewards(compose_run(["experiment=smoke", *extra], tmp_path, cache_dir)).compat_monitors
+        for extra in ([], ["reward.compat_monitors=true"], ["reward.compat=official"])
+    ]
+    assert on == [False, True, True]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vrft.rewards import REWARDS
+from vrft.rewards import reward_set
 from vrft.rewards.format import FORMAT_PATTERN, format_score
 from vrft.rewards.monitors import hack_monitors
 from vrft.rewards.parse import (
@@ -82,8 +82,8 @@ OFFICIAL_RANGES = {**RANGES, "giou": (-math.inf, math.inf)}
 def check_all(completions, solutions, compat="hardened"):
     ranges = RANGES if compat == "hardened" else OFFICIAL_RANGES
     for name, (lo, hi) in ranges.items():
-        out = REWARDS.get(name)(
-            completions, solution=solutions, compat=compat, extra_column=[0] * len(completions)
+        out = reward_set(compat).get(name)(
+            completions, solution=solutions, extra_column=[0] * len(completions)
         )
         assert len(out) == len(completions)
         for v in out:

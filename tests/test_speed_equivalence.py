@@ -13,12 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from vrft.build import generation_tokens
 from vrft.data.collate import PromptCollator
-from vrft.grpo import prefill as prefill_module
-from vrft.grpo.forward import sequence_logps
-from vrft.grpo.rollout import HFRollout, SamplingSpec
 from vrft.models import TINY, LoraSpec, ModelSpec, apply_lora, load_model
+from vrft.rollout import prefill as prefill_module
+from vrft.rollout.hf import HFRollout
+from vrft.rollout.logps import sequence_logps
+from vrft.rollout.sampling import generation_tokens
+from vrft.rollout.spec import RolloutSpec, SamplingSpec
 
 torch.set_num_threads(1)
 G = 4
@@ -38,9 +39,13 @@ def setup(cache_dir):
     return model, processor, generation_tokens(model, processor.tokenizer), inputs
 
 
+def engine(tokens, sampling: SamplingSpec, **switches):
+    """The hf engine with the given fast-path switches (eager decode step unless asked)."""
+    return HFRollout(RolloutSpec(sampling=sampling, **{"compile_decode": False, **switches}), tokens)
+
+
 def engines(tokens, sampling: SamplingSpec):
-    kw = dict(eos_ids=tokens.eos_ids, pad_id=tokens.pad_id, suppress_ids=tokens.suppress_ids)
-    return HFRollout(sampling, shared_prefill=False, **kw), HFRollout(sampling, **kw)
+    return engine(tokens, sampling, shared_prefill=False), engine(tokens, sampling)
 
 
 class EosBoost:
@@ -157,11 +162,13 @@ def rollout(setup):
         return engines(tokens, SamplingSpec(max_new_tokens=12))[1](model, inputs, G)
 
 
-def logps_and_grads(model, r, *, shared: bool, autocast: bool = False):
+def logps_and_grads(model, r, *, shared: bool, autocast: bool = False, kept=None):
     model.train()
     model.zero_grad(set_to_none=True)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        logps, entropy = sequence_logps(model, r, temperature=0.9, with_entropy=True, shared_prefill=shared)
+        logps, entropy = sequence_logps(
+            model, r, temperature=0.9, with_entropy=True, shared_prefill=shared, kept=kept
+        )
     mask = r.completion_mask.float()
     adv = torch.linspace(-1, 1, r.num_sequences).unsqueeze(1)
     (-(logps * adv * mask).sum() / mask.sum()).backward()
@@ -179,7 +186,7 @@ def test_shared_prefix_logps_match_the_plain_forward(setup, rollout, monkeypatch
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("vrft.grpo.forward.shared_completion_logits", spy)
+    monkeypatch.setattr("vrft.rollout.logps.shared_completion_logits", spy)
     with Inputs(model) as plain:
         lp_plain, ent_plain, g_plain = logps_and_grads(model, rollout, shared=False)
     assert not calls
@@ -203,7 +210,7 @@ def test_shared_prefix_logps_match_the_plain_forward(setup, rollout, monkeypatch
 def test_shared_prefix_is_skipped_for_ungrouped_rows(setup, rollout, monkeypatch):
     """Rows whose prompts differ inside a group (not a rollout's layout) take the plain forward."""
     calls = []
-    monkeypatch.setattr("vrft.grpo.forward.shared_completion_logits", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr("vrft.rollout.logps.shared_completion_logits", lambda *a, **k: calls.append(1))
     mixed = dataclasses.replace(rollout, prompt_ids=rollout.prompt_ids.roll(1, dims=0))
     with torch.no_grad():
         sequence_logps(setup[0], mixed)
@@ -273,12 +280,12 @@ def test_bench_serves_trl_the_prompts_vrft_trains_on():
 
 
 def test_shared_rollout_decode_paths(setup, monkeypatch):
-    """The equalities above run the lean step (vrft.grpo.lean_step): it is the path taken. With `lean_step=False`
+    """The equalities above run the lean step (vrft.rollout.lean_step): it is the path taken. With `lean_step=False`
     the model's own forward decodes into a cache preallocated for the whole completion, and a cache that cannot be
     preallocated falls back to `generate`; all three draw the same tokens."""
-    from vrft.grpo import rollout as rollout_module
-    from vrft.grpo.decode import PreallocatedLayer
-    from vrft.grpo.lean_step import LeanStep
+    from vrft.rollout import hf as rollout_module
+    from vrft.rollout.decode import PreallocatedLayer
+    from vrft.rollout.lean_step import LeanStep
 
     model, _, tokens, inputs = setup
     built, hf_caches = [], []
@@ -295,10 +302,9 @@ def test_shared_rollout_decode_paths(setup, monkeypatch):
     monkeypatch.setattr(LeanStep, "build", classmethod(spy_build))
     monkeypatch.setattr(rollout_module, "hf_step", spy_hf)
     sampling = SamplingSpec(max_new_tokens=10, min_new_tokens=10)
-    lean = engines(tokens, sampling)[1]
     out = []
     for use_lean, can_preallocate in [(True, True), (False, True), (False, False)]:
-        lean.lean_step = use_lean
+        lean = engine(tokens, sampling, lean_step=use_lean)
         if not can_preallocate:
             monkeypatch.setattr(rollout_module, "preallocate", lambda cache, extra: False)
         torch.manual_seed(0)
@@ -316,10 +322,10 @@ def test_lean_step_logits_match_the_model_forward(cache_dir, family):
     repeated cache to float rounding (fed the same tokens)."""
     import copy
 
-    from vrft.grpo.decode import hf_step, preallocate
-    from vrft.grpo.lean_step import LeanStep
-    from vrft.grpo.prefill import cache_kwarg, completion_positions, prefill, rope_holder
     from vrft.models import PRESETS
+    from vrft.rollout.decode import hf_step, preallocate
+    from vrft.rollout.lean_step import LeanStep
+    from vrft.rollout.prefill import cache_kwarg, completion_positions, prefill, rope_holder
 
     name = "tiny" if family == "qwen2_vl" else f"tiny_{family}"
     spec = ModelSpec(name=family, family=family, max_pixels=50176, tiny=PRESETS[name])
@@ -356,7 +362,7 @@ def test_lean_step_logits_match_the_model_forward(cache_dir, family):
 
 def lean_inputs(setup, T: int):
     """(model, B-row prompt cache, prompt mask, positions, tokens) for driving LeanStep by hand."""
-    from vrft.grpo.prefill import completion_positions, prefill, rope_holder
+    from vrft.rollout.prefill import completion_positions, prefill, rope_holder
 
     model, _, _, inputs = setup
     model.eval()
@@ -381,7 +387,7 @@ def eager_and_compiled(setup, T: int):
     """(eager LeanStep, compiled LeanStep, tokens), each on its own copy of the prompt cache."""
     import copy
 
-    from vrft.grpo.lean_step import LeanStep
+    from vrft.rollout.lean_step import LeanStep
 
     model, cache, mask, positions, tokens = lean_inputs(setup, T)
     with torch.no_grad():
@@ -393,10 +399,10 @@ def eager_and_compiled(setup, T: int):
 
 
 def test_compiled_lean_step_matches_the_eager_one(setup):
-    """torch.compile of the decode step (trainer.compile_decode) gives the eager step's logits to float rounding,
+    """torch.compile of the decode step (rollout.compile_decode) gives the eager step's logits to float rounding,
     step after step (its buffers fed by its own writes)."""
 
-    from vrft.grpo import lean_step
+    from vrft.rollout import lean_step
 
     T = 6
     eager, compiled, tokens = eager_and_compiled(setup, T)
@@ -410,7 +416,7 @@ def test_compiled_lean_step_matches_the_eager_one(setup):
 
 def test_a_failing_compile_falls_back_to_the_eager_step(setup, monkeypatch, caplog):
 
-    from vrft.grpo import lean_step
+    from vrft.rollout import lean_step
 
     def broken(fn, **kwargs):
         def run(*args):
@@ -433,8 +439,8 @@ def test_lean_step_declines_what_it_does_not_cover(setup):
     """LoRA-wrapped projections, autocast and gradient mode keep the model's own forward (build returns None)."""
     import copy
 
-    from vrft.grpo.lean_step import LeanStep
-    from vrft.grpo.prefill import prefill
+    from vrft.rollout.lean_step import LeanStep
+    from vrft.rollout.prefill import prefill
 
     model, _, _, inputs = setup
     with torch.no_grad():
@@ -458,7 +464,7 @@ def test_lean_step_declines_what_it_does_not_cover(setup):
 def test_preallocated_layer_refuses_to_overflow():
     from transformers.cache_utils import DynamicLayer
 
-    from vrft.grpo.decode import PreallocatedLayer
+    from vrft.rollout.decode import PreallocatedLayer
 
     layer = DynamicLayer()
     layer.update(torch.ones(1, 1, 3, 2), torch.ones(1, 1, 3, 2))
@@ -473,7 +479,7 @@ def test_preallocated_layer_refuses_to_overflow():
 def test_banned_tokens_equal_min_new_tokens_then_suppress(length):
     from transformers import MinNewTokensLengthLogitsProcessor, SuppressTokensLogitsProcessor
 
-    from vrft.grpo.decode import BannedTokens
+    from vrft.rollout.sampling import BannedTokens
 
     scores, ids = torch.randn(3, 50), torch.zeros(3, length, dtype=torch.long)
     hf = SuppressTokensLogitsProcessor([4, 9])(
@@ -485,7 +491,7 @@ def test_banned_tokens_equal_min_new_tokens_then_suppress(length):
 
 @pytest.mark.parametrize("vocab", [None, 50])  # masks built at the first call, or given the vocabulary
 def test_banned_tokens_build_their_masks_for_the_scores(vocab):
-    from vrft.grpo.decode import BannedTokens
+    from vrft.rollout.sampling import BannedTokens
 
     scores, ids = torch.randn(3, 50), torch.zeros(3, 5, dtype=torch.long)
     out = BannedTokens(4, 2, [7, 8], [4, 9, 60], vocab)(ids, scores)
@@ -498,7 +504,7 @@ def test_top_k_equals_transformers_top_k_warper(top_k):
     """The same entries kept as TopKLogitsWarper, with -inf entries already present and tied scores."""
     from transformers import TopKLogitsWarper
 
-    from vrft.grpo.decode import TopK
+    from vrft.rollout.sampling import TopK
 
     torch.manual_seed(top_k)
     scores = torch.randn(4, 60).round(decimals=1)  # many ties
@@ -511,7 +517,7 @@ def test_top_k_equals_transformers_top_k_warper(top_k):
 def test_multinomial_one_draws_what_torch_multinomial_draws(seed):
     """The same indices and the same generator state after, from many stream positions (right after seeding,
     mid-block, across a 624-word regeneration), with and without zero probabilities."""
-    from vrft.grpo.draw import multinomial_one
+    from vrft.rollout.draw import multinomial_one
 
     torch.manual_seed(seed)
     torch.rand(seed * 53 % 1400)  # move the stream
@@ -532,7 +538,7 @@ def test_multinomial_one_draws_what_torch_multinomial_draws(seed):
     [(float("nan"), "inf`, `nan` or element < 0"), (-0.1, "inf`, `nan` or element < 0"), (0.0, "sum of")],
 )
 def test_multinomial_one_refuses_what_torch_refuses(bad, message):
-    from vrft.grpo.draw import multinomial_one
+    from vrft.rollout.draw import multinomial_one
 
     probs = torch.full((2, 5), 0.2)
     probs[1] = bad if bad == 0.0 else probs[1]
@@ -548,20 +554,18 @@ def test_kept_prefill_gives_the_policy_pass_the_same_logps_and_gradients(setup):
     tokens (the vision tower is not called again) and gets the same log-probs and gradients as a pass that
     prefills afresh. The kept prefill is used once, and never by a no-grad pass (reference, old log-probs)."""
     model, _, tokens, inputs = setup
-    engine = engines(tokens, SamplingSpec(max_new_tokens=8))[1]
     out = {}
     for keep in (True, False):
-        engine.keep_prefill = keep
+        hf = engine(tokens, SamplingSpec(max_new_tokens=8), keep_prefill=keep)
         torch.manual_seed(0)
         model.train()
-        r = engine(model, inputs, G)
-        assert (r.prefix is not None) == keep
-        with torch.no_grad():
-            sequence_logps(model, r)  # a no-grad pass leaves the kept prefill in place
-        assert (r.prefix is not None) == keep
+        r, kept = hf.sample(model, inputs, G, keep_prefill=True)
+        assert (kept is not None) == keep
+        if keep:  # a no-grad pass (reference, old log-probs) is never given it
+            with torch.no_grad(), pytest.raises(ValueError, match="gradient pass"):
+                sequence_logps(model, r, kept=kept)
         with Inputs(model) as seen:
-            out[keep] = (r.completion_ids, *logps_and_grads(model, r, shared=True))
-        assert r.prefix is None
+            out[keep] = (r.completion_ids, *logps_and_grads(model, r, shared=True, kept=kept))
         assert bool(seen.vision) != keep, (
             "with a kept prefill the policy pass does not encode the images again"
         )
@@ -575,17 +579,18 @@ def test_no_prefill_is_kept_without_gradients_or_with_dropout(setup):
     be the training-mode pass), attention dropout or a LoRA adapter's."""
     import copy
 
-    from vrft.grpo.prefill import keeps_graph
+    from vrft.rollout.prefill import keeps_graph
 
     model, _, tokens, inputs = setup
-    engine = engines(tokens, SamplingSpec(max_new_tokens=4))[1]
+    hf = engines(tokens, SamplingSpec(max_new_tokens=4))[1]
     with torch.no_grad():
-        assert engine(model, inputs, G).prefix is None
-    assert engine(model, inputs, G).prefix is not None
+        assert hf.sample(model, inputs, G, keep_prefill=True)[1] is None
+    assert hf.sample(model, inputs, G, keep_prefill=True)[1] is not None
+    assert hf.sample(model, inputs, G)[1] is None, "kept only when asked"
     attn = next(m for m in model.modules() if hasattr(m, "attention_dropout"))
     saved, attn.attention_dropout = attn.attention_dropout, 0.1
     try:
-        assert engine(model, inputs, G).prefix is None
+        assert hf.sample(model, inputs, G, keep_prefill=True)[1] is None
     finally:
         attn.attention_dropout = saved
     assert not keeps_graph(

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch
 
 from tests.conftest import compose_run, register_test_reward
-from vrft.backends import check_trainer_backend
 from vrft.config import TrainerCfg
 from vrft.errors import ConfigError
 from vrft.paths import CONF_DIR
+from vrft.runtime.backends import check_trainer_backend
 
 torch.set_num_threads(1)
 
@@ -25,12 +24,12 @@ FAST = [
     "experiment=smoke",
     "logger=none",
     "trainer.max_steps=1",
-    "trainer.num_threads=1",
+    "runtime.num_threads=1",
     "eval.before=false",
     "eval.max_samples=2",
     "save_final_model=false",
     "logger.log_samples_every_n_steps=0",
-    "algo.sampling.max_new_tokens=8",
+    "rollout.sampling.max_new_tokens=8",
 ]
 TRAINER_CONFIGS = sorted(p.stem for p in (CONF_DIR / "trainer").glob("*.yaml"))
 
@@ -81,12 +80,14 @@ needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machin
 @needs_no_gpu
 @pytest.mark.parametrize("trainer", ["gpu", "ddp", "fsdp", "deepspeed"])
 def test_gpu_configs_fail_at_start_here(tmp_path, cache_dir, monkeypatch, trainer):
-    """build_policy (the first builder of a run) and build_trainer refuse before anything loads."""
-    import vrft.build as build
+    """assemble (the first step of a run) and build_trainer refuse before anything loads."""
+    import vrft.assemble as assemble
 
     cfg = compose_run([*FAST, f"trainer={trainer}"], tmp_path, cache_dir)
-    monkeypatch.setattr(build, "load_model", lambda *a, **k: pytest.fail("loaded a model before the check"))
-    for call in (lambda: build.build_policy(cfg), lambda: build.build_trainer(cfg, [], None, tmp_path)):
+    monkeypatch.setattr(
+        assemble, "load_model", lambda *a, **k: pytest.fail("loaded a model before the check")
+    )
+    for call in (lambda: assemble.assemble(cfg), lambda: assemble.build_trainer(cfg, [], None, tmp_path)):
         with pytest.raises(ConfigError) as err:
             call()
         assert "\n" not in str(err.value) and "trainer." in str(err.value)
@@ -95,27 +96,30 @@ def test_gpu_configs_fail_at_start_here(tmp_path, cache_dir, monkeypatch, traine
 def test_vllm_missing_fails_clearly(tmp_path, cache_dir, monkeypatch):
     if "vllm" not in sys.modules:
         monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm raises ImportError, installed or not
-    import vrft.build as build
-    from vrft.grpo.rollout import ROLLOUTS, SamplingSpec
+    import vrft.assemble as assemble
+    from vrft.rollout.engines import ROLLOUTS
+    from vrft.rollout.sampling import Tokens
+    from vrft.rollout.spec import RolloutSpec
 
     with pytest.raises(ConfigError, match="pip install vllm"):
-        ROLLOUTS.get("vllm")(SamplingSpec(), eos_ids=[1], pad_id=0, suppress_ids=[])
+        ROLLOUTS.get("vllm")(RolloutSpec(engine="vllm"), Tokens(eos_ids=[1], pad_id=0, suppress_ids=[]))
     cfg = compose_run([*FAST, "rollout=vllm"], tmp_path, cache_dir)
-    monkeypatch.setattr(build, "load_model", lambda *a, **k: pytest.fail("loaded a model before the check"))
+    monkeypatch.setattr(
+        assemble, "load_model", lambda *a, **k: pytest.fail("loaded a model before the check")
+    )
     with pytest.raises(ConfigError, match="rollout=vllm needs the vllm package"):
-        build.build_policy(cfg)
+        assemble.assemble(cfg)
 
 
 def fit_one_step(cfg):
-    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=2)
-    module = build_module(cfg, policy, processor, tokens, [], codec)
+    parts = assemble(cfg)
+    policy = parts.policy
+    module = parts.module()
     before = {k: v.detach().clone() for k, v in policy.named_parameters()}
-    trainer = build_trainer(cfg, [], None, Path(cfg.paths.output_dir))
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    trainer = parts.trainer()
+    trainer.fit(module, datamodule=parts.datamodule())
     changed = {k for k, v in policy.named_parameters() if not torch.equal(before[k], v)}
     return module, trainer, changed
 
@@ -151,19 +155,20 @@ def test_precision_by_config_trains_on_cpu(tmp_path, cache_dir, name, extra, dty
 
 
 def test_checkpointing_keeps_gradients_and_sdpa_is_default(tmp_path, cache_dir):
-    from vrft.build import build_module, build_policy
+    from vrft.assemble import assemble
 
     cfg = compose_run([*FAST, "model.gradient_checkpointing=true"], tmp_path, cache_dir)
-    policy, processor, codec, tokens = build_policy(cfg)
+    parts = assemble(cfg)
+    policy, processor = parts.policy, parts.processor
     assert cfg.model.attn_implementation == "sdpa"
     assert policy.config._attn_implementation == "sdpa"
     assert policy.config.vision_config._attn_implementation == "sdpa"
     from PIL import Image
 
     from vrft.data.collate import PromptCollator
-    from vrft.grpo.forward import sequence_logps
+    from vrft.rollout.logps import sequence_logps
 
-    engine = build_module(cfg, policy, processor, tokens, [], codec).rollout_engine
+    engine = parts.module().rollout_engine
     rows = [{"image": Image.new("RGB", (56, 56), (200, 30, 30)), "problem": "Where is it?"}]
     torch.manual_seed(0)
     r = engine(policy, PromptCollator(processor)(rows)["inputs"], 3)
@@ -215,11 +220,11 @@ class FakeLLM:
 def test_vllm_engine_against_a_stand_in(cache_dir, monkeypatch):
     from PIL import Image
 
-    from vrft.build import generation_tokens
     from vrft.data.collate import PromptCollator
-    from vrft.grpo.rollout import SamplingSpec
-    from vrft.grpo.vllm_rollout import IMAGE_PAD, VLLMRollout, prompt_ids
     from vrft.models import TINY, LoraSpec, ModelSpec, apply_lora, load_model
+    from vrft.rollout.sampling import generation_tokens
+    from vrft.rollout.spec import RolloutSpec, SamplingSpec
+    from vrft.rollout.vllm import IMAGE_PAD, VLLMRollout, prompt_ids
 
     fake = types.SimpleNamespace(LLM=FakeLLM, SamplingParams=lambda **kw: kw)
     monkeypatch.setitem(sys.modules, "vllm", fake)
@@ -229,7 +234,7 @@ def test_vllm_engine_against_a_stand_in(cache_dir, monkeypatch):
     rows = [{"image": Image.new("RGB", (56 * k, 56), (9, 9, 9)), "problem": "Box it."} for k in (1, 2)]
     batch = PromptCollator(processor)(rows)
     sampling = SamplingSpec(temperature=0.7, top_p=0.9, top_k=0, max_new_tokens=5)
-    engine = VLLMRollout(sampling, processor=processor, **vars(tokens))
+    engine = VLLMRollout(RolloutSpec(engine="vllm", sampling=sampling), tokens, processor)
     ids = prompt_ids(batch["inputs"])
 
     def call():

@@ -2,7 +2,7 @@
 (the default base recipe cut to a few steps, so it knows the answer format but names classes unreliably), a short
 few-shot GRPO run of the default experiment raises the training reward and the held-out accuracy over the
 starting checkpoint. A few minutes on 2 cores, so marked slow (CI runs
-it; `make test-quick` skips it). The full-size figures are the README's (the default run)."""
+it; `make test-quick` skips it). The full-size figures are docs/results.md's (the default run)."""
 
 from __future__ import annotations
 

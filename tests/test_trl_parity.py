@@ -21,9 +21,13 @@ from collections import defaultdict
 
 import pytest
 import torch
-from trl import GRPOConfig, GRPOTrainer
 
 from vrft.grpo import LOSS_AGGREGATIONS, policy_loss
+
+pytest.importorskip(
+    "trl", reason="the TRL parity tests need trl (pip install 'vrft[bench]', which make installs)"
+)
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")
 

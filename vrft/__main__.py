@@ -13,23 +13,23 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
-from vrft.omp import spin_omp
 from vrft.paths import CONF_DIR
+from vrft.runtime import before_torch
 
 log = logging.getLogger("vrft")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from vrft.config import load_config
+    from vrft.config import load_config, load_runtime
 
     default_sweep_group(cfg)
     try:
+        before_torch(
+            load_runtime(cfg)
+        )  # the CPU kernel pin and OpenMP's policy, before anything imports torch
         run_cfg = load_config(cfg)
-        pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before vrft.run imports torch
-        spin_omp(run_cfg.trainer.omp_spin)  # likewise: libgomp reads it when torch loads
         from vrft.run import run
 
         summary = run(run_cfg)

@@ -2,8 +2,11 @@
 
 `load_config(cfg)` merges the composed Hydra config into these dataclasses (unknown keys and wrongly typed values
 are refused) and then checks ranges and names; every problem becomes a `ConfigError` whose one-line message names
-the key and what is allowed. Everything below `run.py` receives these dataclasses, never a DictConfig.
-Left out: the `hydra` node (Hydra validates its own settings).
+the key and what is allowed. Names are checked against the registry or module that owns them (a loss type against
+`LOSS_AGGREGATIONS`, a reader against `READERS`, ...), so no name is listed twice; the `model` and `rollout` groups'
+schemas are their packages' own specs (vrft.models.spec, vrft.rollout.spec). `load_runtime` checks the `runtime` node
+alone, for the entry points to apply before anything imports torch. Everything below `run.py` receives these
+dataclasses, never a DictConfig. Left out: the `hydra` node (Hydra validates its own settings).
 """
 
 from __future__ import annotations
@@ -15,20 +18,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from vrft.cpu_isa import ISAS
 from vrft.errors import ConfigError
-
-FAMILIES = ("classification", "detection", "grounding")
-READERS = ("coco", "lvis", "coop_split", "fgvc_aircraft", "reasonseg", "virft")
-QUERIES = ("gt", "all", "exist_map")
-TRAIN_QUERIES = ("gt", "all")
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
-KL_ESTIMATORS = ("k1", "k2", "k3")
-IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
-SCALES = ("group", "batch", "none")
-DTYPES = ("float32", "bfloat16", "float16")
-LOGGERS = ("wandb", "csv", "none")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
+from vrft.models.spec import ModelSpec
+from vrft.rollout.spec import RolloutSpec
+from vrft.runtime.cpu_isa import ISAS
 
 
 @dataclass
@@ -68,56 +61,8 @@ class RewardFnCfg:
 @dataclass
 class RewardCfg:
     functions: dict[str, RewardFnCfg] = field(default_factory=dict)
-    compat: str = "hardened"  # hardened | official (the official code's scores; conf/reward/*.yaml)
-
-
-@dataclass
-class TinyCfg:
-    family: str = "qwen2_vl"
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    intermediate_size: int = 128
-    vision_depth: int = 2
-    vision_embed_dim: int = 64
-    vocab_size: int = 1024
-    extra_tokens: list[str] = field(default_factory=list)
-    seed: int = 0
-
-
-@dataclass
-class LoraCfg:
-    enabled: bool = False
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
-    include_vision: bool = False
-
-
-@dataclass
-class ModelCfg:
-    name: str = "???"
-    path: str | None = None
-    family: str = "qwen2_vl"
-    dtype: str = "bfloat16"
-    attn_implementation: str = "sdpa"
-    min_pixels: int = 3136
-    max_pixels: int = 401408
-    gradient_checkpointing: bool = False
-    freeze_vision: bool = False
-    tiny: TinyCfg | None = None
-    lora: LoraCfg = field(default_factory=LoraCfg)
-    base_seed: int = 0  # path synthetic:<experiment>: the seed of the base model's training run (its recipe)
-
-
-@dataclass
-class SamplingCfg:
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 50
-    max_new_tokens: int = 256
+    compat: str = "hardened"  # a reward set (vrft.rewards.sets): hardened | official
+    compat_monitors: bool = False  # log train/hack/compat/* (always under compat=official)
 
 
 @dataclass
@@ -146,7 +91,6 @@ class AlgoCfg:
     adam_eps: float = 1e-8
     adam_fused: bool = True
     grad_clip: float = 1.0
-    sampling: SamplingCfg = field(default_factory=SamplingCfg)
     sft_think: bool = False
 
     @property
@@ -163,13 +107,16 @@ class TrainerCfg:
     precision: str = "32-true"
     max_steps: int = 200
     log_every_n_steps: int = 1
-    num_threads: int | None = None
     deterministic: bool = False
     max_consecutive_skips: int = 10
+
+
+@dataclass
+class RuntimeCfg:
+    num_threads: int | None = None
     cpu_isa: str = "avx2"
     keep_heap: bool = True
     omp_spin: bool = True
-    compile_decode: bool = True
 
 
 @dataclass
@@ -215,17 +162,18 @@ class EvalCfg:
 @dataclass
 class RunCfg:
     task: TaskCfg = field(default_factory=TaskCfg)
-    model: ModelCfg = field(default_factory=ModelCfg)
+    model: ModelSpec = field(default_factory=ModelSpec)
     algo: AlgoCfg = field(default_factory=AlgoCfg)
     reward: RewardCfg = field(default_factory=RewardCfg)
     trainer: TrainerCfg = field(default_factory=TrainerCfg)
+    runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
+    rollout: RolloutSpec = field(default_factory=RolloutSpec)
     logger: LoggerCfg = field(default_factory=LoggerCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
     paths: PathsCfg = field(default_factory=PathsCfg)
     data: DataCfg = field(default_factory=DataCfg)
     eval: EvalCfg = field(default_factory=EvalCfg)
     seed: int = 0
-    rollout: str = "hf"
     save_final_model: bool = True
     resume: bool = False
     experiment: Any = None
@@ -246,12 +194,25 @@ def load_config(cfg: DictConfig) -> RunCfg:
     return run
 
 
+def load_runtime(cfg: DictConfig) -> RuntimeCfg:
+    """The `runtime` node alone, type- and name-checked: the entry points apply it before anything imports torch."""
+    try:
+        node = cfg.get("runtime") or {}
+        runtime: RuntimeCfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RuntimeCfg), node))  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        raise ConfigError(f"config key runtime.{key}: {str(err).splitlines()[0]}") from None
+    _one_of("runtime.cpu_isa", runtime.cpu_isa, ISAS)
+    return runtime
+
+
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
 
 
-def _one_of(key: str, value: Any, choices: tuple[str, ...]) -> None:
+def _one_of(key: str, value: Any, choices) -> None:
+    """`value` must be a name of `choices` (a registry, or the tuple of a module that owns the names)."""
     _require(value in choices, key, value, "must be one of " + ", ".join(choices))
 
 
@@ -261,13 +222,11 @@ def check(run: RunCfg) -> None:
     check_algo(run.algo)
     check_reward(run.reward)
     m = run.model
-    _one_of("model.dtype", m.dtype, DTYPES)
     _require(m.path is not None or m.tiny is not None, "model.path", m.path, "set a local folder or hub id")
     _require(0 < m.min_pixels <= m.max_pixels, "model.max_pixels", m.max_pixels, "must be >= min_pixels > 0")
     _require(run.trainer.max_steps >= 0, "trainer.max_steps", run.trainer.max_steps, "must be >= 0")
-    _one_of("rollout", run.rollout, ("hf", "vllm"))
-    _one_of("logger.kind", run.logger.kind, LOGGERS)
-    _one_of("logger.mode", run.logger.mode, WANDB_MODES)
+    check_rollout(run.rollout)
+    check_logger(run.logger)
     _require(
         run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0"
     )
@@ -279,11 +238,23 @@ def check(run: RunCfg) -> None:
         "must be >= 0 (0 = never stop)",
     )
     _require(run.eval.batch_size > 0, "eval.batch_size", run.eval.batch_size, "must be > 0")
-    _one_of("trainer.cpu_isa", run.trainer.cpu_isa, ISAS)
+    _one_of("runtime.cpu_isa", run.runtime.cpu_isa, ISAS)
+
+
+def check_logger(lg: LoggerCfg) -> None:
+    from vrft.logging.loggers import LOGGERS
+    from vrft.logging.wandb_env import MODES
+
+    _one_of("logger.kind", lg.kind, LOGGERS)
+    _one_of("logger.mode", lg.mode, MODES)
 
 
 def check_task(t: TaskCfg) -> None:
-    _one_of("task.family", t.family, FAMILIES)
+    from vrft.data.coco import QUERIES
+    from vrft.data.tasks import READERS, TRAIN_QUERIES
+    from vrft.evaluation.runner import METRICS
+
+    _one_of("task.family", t.family, METRICS)
     _one_of("task.query", t.query, QUERIES)
     _one_of("task.train_query", t.train_query, TRAIN_QUERIES)
     _require(
@@ -312,7 +283,12 @@ def check_task(t: TaskCfg) -> None:
 
 
 def check_algo(a: AlgoCfg) -> None:
-    _one_of("algo.kind", a.kind, ("grpo", "sft"))
+    from vrft.assemble import ALGOS
+    from vrft.grpo.advantages import SCALES
+    from vrft.grpo.loss import IMPORTANCE_SAMPLING_LEVELS, KL_ESTIMATORS, LOSS_AGGREGATIONS
+    from vrft.policy_module import SCHEDULES
+
+    _one_of("algo.kind", a.kind, ALGOS)
     if a.kind == "grpo":
         _require(
             a.num_generations >= 2,
@@ -322,7 +298,7 @@ def check_algo(a: AlgoCfg) -> None:
         )
     _require(a.beta >= 0, "algo.beta", a.beta, "must be >= 0")
     _one_of("algo.kl", a.kl, KL_ESTIMATORS)
-    _one_of("algo.loss_type", a.loss_type, LOSS_TYPES)
+    _one_of("algo.loss_type", a.loss_type, LOSS_AGGREGATIONS)
     _one_of("algo.importance_sampling_level", a.importance_sampling_level, IMPORTANCE_SAMPLING_LEVELS)
     _one_of("algo.scale_rewards", a.scale_rewards, SCALES)
     _require(a.prompts_per_batch > 0, "algo.prompts_per_batch", a.prompts_per_batch, "must be > 0")
@@ -334,23 +310,34 @@ def check_algo(a: AlgoCfg) -> None:
     )
     _require(a.num_iterations >= 1, "algo.num_iterations", a.num_iterations, "must be >= 1")
     _require(a.lr > 0, "algo.lr", a.lr, "must be > 0")
-    _one_of("algo.lr_schedule", a.lr_schedule, ("linear", "constant", "cosine"))
+    _one_of("algo.lr_schedule", a.lr_schedule, SCHEDULES)
     _require(0 <= a.epsilon_low < 1, "algo.epsilon_low", a.epsilon_low, "must be in [0, 1)")
     _require(a.epsilon_high >= 0, "algo.epsilon_high", a.epsilon_high, "must be >= 0")
-    s = a.sampling
-    _require(s.temperature > 0, "algo.sampling.temperature", s.temperature, "must be > 0 (sampling)")
-    _require(0 < s.top_p <= 1, "algo.sampling.top_p", s.top_p, "must be in (0, 1]")
-    _require(s.max_new_tokens > 0, "algo.sampling.max_new_tokens", s.max_new_tokens, "must be > 0")
+
+
+def check_rollout(r: RolloutSpec) -> None:
+    from vrft.rollout.engines import ROLLOUTS
+
+    _one_of("rollout.engine", r.engine, ROLLOUTS)
+    s = r.sampling
+    _require(s.temperature > 0, "rollout.sampling.temperature", s.temperature, "must be > 0 (sampling)")
+    _require(0 < s.top_p <= 1, "rollout.sampling.top_p", s.top_p, "must be in (0, 1]")
+    _require(s.max_new_tokens > 0, "rollout.sampling.max_new_tokens", s.max_new_tokens, "must be > 0")
+    _require(
+        0 <= s.min_new_tokens <= s.max_new_tokens,
+        "rollout.sampling.min_new_tokens",
+        s.min_new_tokens,
+        "must be in [0, max_new_tokens]",
+    )
 
 
 def check_reward(r: RewardCfg) -> None:
-    from vrft.rewards import REWARDS  # light: pure Python
-    from vrft.rewards.base import COMPAT_MODES
+    from vrft.rewards import REWARD_SETS  # light: pure Python
 
+    _one_of("reward.compat", r.compat, REWARD_SETS)
     _require(bool(r.functions), "reward.functions", {}, "name at least one reward")
     for name in r.functions:
-        _one_of(f"reward.functions.{name}", name, tuple(sorted(REWARDS)))
-    _one_of("reward.compat", r.compat, COMPAT_MODES)
+        _one_of(f"reward.functions.{name}", name, sorted(REWARD_SETS[r.compat]))
     if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
         raise ConfigError(
             "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"

@@ -19,3 +19,11 @@ class DataError(VrftError):
 
 class ModelError(VrftError):
     """A model folder or hub id cannot be loaded; the message says where it looked."""
+
+
+class CheckpointError(VrftError):
+    """A checkpoint cannot be written or read, or resuming is impossible; the message names the folder."""
+
+
+class DivergedError(VrftError):
+    """Training stopped after too many consecutive non-finite steps; the message names the last checkpoint."""

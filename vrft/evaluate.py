@@ -16,25 +16,20 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vrft.cpu_isa import pin_cpu_isa
 from vrft.errors import VrftError
 from vrft.paths import CONF_DIR
+from vrft.runtime.cpu_isa import pin_cpu_isa
 
 log = logging.getLogger("vrft")
 
 
 def evaluate(cfg) -> dict:
-    from vrft.build import build_evaluator, build_policy, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
     out = Path(cfg.paths.output_dir)
-    policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(
-        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
-    )
-    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, out / "eval")
-    metrics = evaluator(policy, "eval")
+    parts = assemble(cfg)
+    task, data = parts.task, parts.data
+    metrics = parts.evaluator(parts.policy, "eval")
     result = {
         "task": task.name,
         "model": cfg.model.path or cfg.model.name,
@@ -49,11 +44,11 @@ def evaluate(cfg) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
-    from vrft.config import load_config
+    from vrft.config import load_config, load_runtime
 
     try:
+        pin_cpu_isa(load_runtime(cfg).cpu_isa)  # before anything imports torch
         run_cfg = load_config(cfg)
-        pin_cpu_isa(run_cfg.trainer.cpu_isa)  # before the model code imports torch
         evaluate(run_cfg)
     except VrftError as err:
         log.error("%s", err)

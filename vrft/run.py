@@ -1,6 +1,7 @@
-"""The one place that builds things from config: model, data, module, loggers, trainer; then fit and evaluate.
+"""The run: assemble (vrft.assemble), evaluate, fit, evaluate, save.
 
-`run(cfg)` -> seed -> policy + processor -> task rows -> evaluation before -> Lightning fit (GRPO or SFT) ->
+`run(cfg)` -> process settings -> seed -> assemble (policy, task data, evaluator) -> loggers -> evaluation before
+-> Lightning fit (GRPO or SFT) ->
 evaluation after -> final model (Hugging Face format) and `summary.json` in the run folder. A failure still writes
 `summary.json` with status "failed" and closes the loggers. Left out: mixing tasks; evaluation-only runs (see
 `python -m vrft.evaluate`).
@@ -10,27 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from vrft.build import (
-    build_datamodule,
-    build_evaluator,
-    build_module,
-    build_policy,
-    build_trainer,
-    resolve_task,
-)
-from vrft.checkpoint import resume_point
+from vrft.assemble import assemble
+from vrft.checkpointing.layout import resume_point
 from vrft.config import RunCfg
-from vrft.cpu_isa import cpu_capability
-from vrft.data.tasks import build_task_data
-from vrft.heap import keep_heap
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
+from vrft.runtime import after_torch
+from vrft.runtime.cpu_isa import cpu_capability
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +32,10 @@ def run(cfg: RunCfg) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast
-    if cfg.trainer.num_threads:
-        torch.set_num_threads(cfg.trainer.num_threads)
-    heap_kept = keep_heap(cfg.trainer.keep_heap)
+    process = after_torch(cfg.runtime)  # threads and the kept heap (vrft.runtime)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(
-        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
-    )
-    evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, run_dir / "eval")
+    parts = assemble(cfg)  # policy, task data and evaluator (the synthetic base model built first if needed)
+    task, data, evaluator = parts.task, parts.data, parts.evaluator
     loggers = build_loggers(
         cfg.logger,
         run_dir,
@@ -59,19 +45,18 @@ def run(cfg: RunCfg) -> dict:
         config=config_dict(cfg),
     )
     summary = base_summary(cfg, task)
-    summary["keep_heap"] = heap_kept  # glibc malloc keeps freed memory for reuse (vrft.heap)
-    summary["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")  # ACTIVE with trainer.omp_spin (vrft.omp)
+    summary.update(process)  # keep_heap, omp_wait_policy (ACTIVE with runtime.omp_spin)
     try:
         if resume is not None:  # the first life of this run evaluated the starting model
             initial = earlier_metrics(run_dir, "initial")
         else:
-            initial = evaluator(policy, "initial") if cfg.eval.before else None
+            initial = evaluator(parts.policy, "initial") if cfg.eval.before else None
         summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
         summary.update(group_means(per_class(initial), task, "initial"))
-        module = build_module(cfg, policy, processor, tokens, loggers, codec)
-        trainer = build_trainer(cfg, loggers, evaluator, run_dir, resume_from=resume)
+        module = parts.module(loggers)
+        trainer = parts.trainer(loggers, resume_from=resume)
         start_step = resume.step if resume else 0  # the data stream continues where the checkpoint left it
-        trainer.fit(module, datamodule=build_datamodule(cfg, data, processor, start_step=start_step))
+        trainer.fit(module, datamodule=parts.datamodule(start_step))
         final = evaluator(module.policy, "final")
         summary.update(
             final=headline(final, task.metric),
@@ -84,7 +69,7 @@ def run(cfg: RunCfg) -> dict:
             resumed_from=resume.step if resume else None,
         )
         if cfg.save_final_model:
-            save_final(module.policy, processor, run_dir / "final_model")
+            save_final(module.policy, parts.processor, run_dir / "final_model")
     except BaseException:
         summary["status"] = "failed"
         write_summary(run_dir, summary, start)
@@ -169,8 +154,8 @@ def base_summary(cfg: RunCfg, task) -> dict:
         "per_class_initial": None,
         "per_class_final": None,
         "status": "running",
-        "cpu_isa": cfg.trainer.cpu_isa,
-        "cpu_capability": cpu_capability(),  # the kernels torch runs (AVX2 when trainer.cpu_isa=avx2 applied)
+        "cpu_isa": cfg.runtime.cpu_isa,
+        "cpu_capability": cpu_capability(),  # the kernels torch runs (AVX2 when runtime.cpu_isa=avx2 applied)
         "num_threads": torch.get_num_threads(),
     }
 

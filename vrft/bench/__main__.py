@@ -1,5 +1,5 @@
 """`python -m vrft.bench [--steps N] [--warmup N] [--length T] ...`: run the vrft side, then the TRL side, each in its
-own process, and print completions/s, peak memory, the step-time split, a README-ready table and, last,
+own process, and print completions/s, peak memory, the step-time split, a Markdown table and, last,
 `speedup_vs_trl: X` (vrft completions/s over TRL's).
 
 Device mode, `python -m vrft.bench --device cuda --model qwen2_vl_2b` (or `qwen2_5_vl_3b`, or any conf/model name):
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -62,7 +63,17 @@ def parse(argv: list[str]) -> tuple[BenchSpec, argparse.Namespace]:
     args.sides = args.sides or ("vrft,trl" if spec.comparison else "vrft")
     if "trl" in args.sides.split(",") and not spec.comparison:
         p.error(f"the TRL side runs the CPU comparison only (--device cpu --model {BenchSpec.model})")
+    if "trl" in args.sides.split(",") and not trl_installed():
+        p.error("the TRL side needs trl, an optional extra: pip install 'vrft[bench]' (or run --sides vrft)")
     return spec, args
+
+
+def trl_installed() -> bool:
+    """True when trl (the optional extra `vrft[bench]`) can be imported; it is not imported here."""
+    try:
+        return importlib.util.find_spec("trl") is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return False
 
 
 def load_average() -> float:

@@ -21,13 +21,13 @@ def main(argv: list[str]) -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     from vrft.bench.workload import BenchSpec
-    from vrft.heap import keep_heap
-    from vrft.omp import spin_omp
+    from vrft.runtime.heap import keep_heap
+    from vrft.runtime.omp import spin_omp
 
     spec = BenchSpec(**json.loads(Path(spec_json).read_text()))
     process = {  # before torch loads libgomp and allocates anything
         "keep_heap": keep_heap(spec.keep_heap if side == "vrft" else spec.trl_keep_heap),
-        # as trainer.omp_spin: on for CPU runs, off on a GPU (conf/trainer/gpu.yaml)
+        # as runtime.omp_spin: on for CPU runs, off on a GPU (conf/trainer/gpu.yaml)
         "omp_spin": spin_omp(
             (spec.omp_spin and spec.device == "cpu") if side == "vrft" else spec.trl_omp_spin
         ),

@@ -47,7 +47,7 @@ def summarize(clock: StepClock, *, warmup: int, completions_per_step: int) -> di
         "completions_per_s": completions_per_step * len(measured) / sum(measured),
         # CPU seconds per wall second over the measured steps: near the thread count when nothing else competes
         "cpu_per_wall": (cpu[-1] - cpu[warmup]) / sum(measured),
-        # page faults per measured step: fresh pages the allocator had to take from the kernel (vrft.heap)
+        # page faults per measured step: fresh pages the allocator had to take from the kernel (vrft.runtime.heap)
         "minor_faults_per_step": (clock.faults[-1] - ([clock.faults0, *clock.faults][warmup]))
         / len(measured),
         "step_s_median": statistics.median(measured),

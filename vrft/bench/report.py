@@ -1,4 +1,4 @@
-"""The benchmark's printed figures: one line per side, a README-ready Markdown table, and `speedup_vs_trl: X`; in
+"""The benchmark's printed figures: one line per side, a Markdown table (as docs/speed.md shows them), and `speedup_vs_trl: X`; in
 the device mode, one table of the vrft side (generated tokens/s, step time and its split, peak memory).
 
 Left out: running anything (vrft.bench.__main__).
@@ -57,7 +57,7 @@ def table(spec: BenchSpec, command: str, vrft: dict, trl: dict, load: str) -> st
 
 
 def device_table(spec: BenchSpec, command: str, r: dict, load: str) -> str:
-    """The device mode's README-ready table: throughput, step time, peak memory, then the step-time split."""
+    """The device mode's Markdown table: throughput, step time, peak memory, then the step-time split."""
     gpu = f"{r['peak_gpu_gib']:.1f} GiB (torch.cuda.max_memory_allocated)" if r.get("peak_gpu_gib") else "-"
     tps = r.get("generated_tokens_per_s")
     rows = [

@@ -134,21 +134,19 @@ def callback(clock: StepClock, split: Split):
 def run(spec: BenchSpec, out_dir: Path) -> dict:
     from trl import GRPOTrainer
 
-    from vrft.build import build_policy, resolve_task, reward_specs
-    from vrft.data.tasks import build_task_data
-    from vrft.rewards.combine import reward_fns
+    from vrft.assemble import assemble, build_rewards
 
     torch.set_num_threads(spec.threads)
     torch.manual_seed(spec.seed)
     cfg = compose(spec, out_dir)
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=1)
-    specs = reward_specs(cfg)
+    parts = assemble(cfg)
+    policy, processor, tokens, data = parts.policy, parts.processor, parts.tokens, parts.data
+    rewards = build_rewards(cfg)
     clock, parts = StepClock(), Split()
     trainer = GRPOTrainer(
         model=policy,
-        reward_funcs=reward_fns(specs),
-        args=config(spec, out_dir, tokens.suppress_ids, [s.weight for s in specs]),
+        reward_funcs=rewards.fns(),
+        args=config(spec, out_dir, tokens.suppress_ids, rewards.weights),
         train_dataset=dataset(rows_in_order(data.train_rows, spec)),
         processing_class=processor,
         callbacks=[callback(clock, parts)],

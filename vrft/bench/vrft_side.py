@@ -1,5 +1,6 @@
-"""The vrft side of the benchmark: the GRPO LightningModule trained by Lightning, built by `vrft.build` exactly as
-`python -m vrft` builds it, with the completion length forced (min_new_tokens = max_new_tokens).
+"""The vrft side of the benchmark: the GRPO LightningModule trained by Lightning, built by `vrft.assemble` exactly as
+`python -m vrft` builds it, with the completion length forced (min_new_tokens = max_new_tokens) and the fast paths
+switched through the `rollout` config group, as a user would switch them.
 
 The step-time split comes from the module's own `train/time/*` metrics (rollout, scoring, reference pass, policy
 pass, backward, optimizer, data), averaged over the measured steps. For the device mode it also reports generated
@@ -9,7 +10,6 @@ None off CUDA, where `peak_rss_mib` is the figure). Left out: evaluation, checkp
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import lightning as L
@@ -62,8 +62,7 @@ def _capture_logger():
 
 
 def run(spec: BenchSpec, out_dir: Path) -> dict:
-    from vrft.build import build_datamodule, build_module, build_policy, build_trainer, resolve_task
-    from vrft.data.tasks import build_task_data
+    from vrft.assemble import assemble
 
     torch.set_num_threads(spec.threads)
     extra = []
@@ -71,37 +70,24 @@ def run(spec: BenchSpec, out_dir: Path) -> dict:
         extra.append(f"model.path={build_arch(spec.model, cache_dir(spec), device=spec.device)}")
     cfg = compose(spec, out_dir, extra)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    policy, processor, codec, tokens = build_policy(cfg)
-    data = build_task_data(resolve_task(cfg), codec, seed=cfg.seed, skip_bad=False, max_test=1)
+    parts = assemble(cfg)
     capture = _capture_logger()
-    module = build_module(cfg, policy, processor, tokens, [capture], codec)
-    engine = module.rollout_engine
-    engine.sampling = dataclasses.replace(engine.sampling, min_new_tokens=spec.length)
-    engine.lean_decode = spec.lean_decode
-    engine.lean_step = spec.lean_step
-    engine.keep_prefill = spec.keep_prefill
-    engine.compile_decode = engine.compile_decode and spec.compile_decode
-    if (
-        not spec.shared_prefill
-    ):  # the plain paths: generate(num_return_sequences=G), full forwards per completion
-        import vrft.grpo.forward as forward
-
-        engine.shared_prefill = False
-        forward.can_share = lambda model, *, grad: False
-    trainer = build_trainer(cfg, [capture], None, out_dir)
+    module = parts.module([capture])
+    trainer = parts.trainer([capture])
     clock = StepClock()
     trainer.callbacks.append(_Clock(clock))
-    trainer.fit(module, datamodule=build_datamodule(cfg, data, processor))
+    trainer.fit(module, datamodule=parts.datamodule())
     out = summarize(clock, warmup=spec.warmup, completions_per_step=spec.completions_per_step)
     out["split_s"] = split(capture.rows[spec.warmup :])
     out["completion_len"] = mean_of(capture.rows, "train/completion_len")
     out["precision"] = cfg.trainer.precision
-    out["shared_prefill"] = spec.shared_prefill
-    out["lean_decode"] = spec.lean_decode and spec.shared_prefill
-    out["lean_step"] = out["lean_decode"] and spec.lean_step
-    out["keep_prefill"] = spec.shared_prefill and spec.keep_prefill
-    out["compile_decode"] = out["lean_step"] and engine.compile_decode
-    out.update(device_figures(capture.rows, spec, policy))
+    r = cfg.rollout
+    out["shared_prefill"] = r.shared_prefill
+    out["lean_decode"] = r.lean_decode and r.shared_prefill
+    out["lean_step"] = out["lean_decode"] and r.lean_step
+    out["keep_prefill"] = r.shared_prefill and r.keep_prefill
+    out["compile_decode"] = out["lean_step"] and r.compile_decode
+    out.update(device_figures(capture.rows, spec, parts.policy))
     return out
 
 

@@ -35,16 +35,16 @@ class BenchSpec:
     shared_prefill: bool = (
         True  # False: vrft's plain paths (prompt prefilled per completion), for a before/after
     )
-    lean_decode: bool = True  # False: the shared rollout continues with `generate` (before vrft.grpo.decode)
-    lean_step: bool = True  # False: decode steps run the model's forward (before vrft.grpo.lean_step)
+    lean_decode: bool = True  # False: the shared rollout continues with `generate` (rollout.lean_decode)
+    lean_step: bool = True  # False: decode steps run the model's forward (rollout.lean_step)
     compile_decode: bool = True  # False: the lean step runs eagerly (before its torch.compile)
-    keep_prefill: bool = (
-        True  # False: the policy pass prefills the prompts again (before vrft.grpo.prefill.Prefix)
+    keep_prefill: bool = True  # False: the policy pass prefills the prompts again (rollout.keep_prefill)
+    keep_heap: bool = (
+        True  # vrft side: glibc malloc keeps freed memory (vrft.runtime.heap), as `python -m vrft` does
     )
-    keep_heap: bool = True  # vrft side: glibc malloc keeps freed memory (vrft.heap), as `python -m vrft` does
     trl_keep_heap: bool = False  # TRL side: the same setting (off: the process defaults TRL runs with)
     omp_spin: bool = (
-        True  # vrft side: OpenMP workers spin between regions (vrft.omp), as `python -m vrft` does
+        True  # vrft side: OpenMP workers spin between regions (vrft.runtime.omp), as `python -m vrft` does
     )
     trl_omp_spin: bool = False  # TRL side: the same setting (off: libgomp's default policy)
     cache_dir: str = ""  # built models and synthetic worlds ("" = the checkout's .cache, as paths.cache_dir)
@@ -84,13 +84,16 @@ def overrides(spec: BenchSpec, out_dir: Path) -> list[str]:
         f"algo.num_generations={spec.group}",
         f"algo.prompts_per_step={spec.prompts}",
         f"algo.prompts_per_batch={spec.prompts_per_batch or spec.prompts}",
-        f"algo.sampling.max_new_tokens={spec.length}",
+        f"rollout.sampling.max_new_tokens={spec.length}",
+        f"rollout.sampling.min_new_tokens={spec.length}",  # every completion the cap's length, on both sides
+        *switches(spec),
         f"algo.beta={spec.beta}",
         f"algo.lr={spec.lr}",
         f"trainer.max_steps={spec.warmup + spec.steps}",
-        f"trainer.num_threads={spec.threads}",
+        f"runtime.num_threads={spec.threads}",
         f"trainer.precision={spec.vrft_precision}",
         "eval.before=false",
+        "eval.max_samples=1",  # the evaluator is built, never run
         "save_final_model=false",
         "logger.log_samples_every_n_steps=0",
         "checkpoint.every_n_steps=0",
@@ -98,6 +101,13 @@ def overrides(spec: BenchSpec, out_dir: Path) -> list[str]:
         f"paths.cache_dir={cache_dir(spec)}",
         f"paths.output_dir={out_dir}",
     ]
+
+
+def switches(spec: BenchSpec) -> list[str]:
+    """The rollout fast paths the spec turns off (`--no-lean-step` -> `rollout.lean_step=false`); a path left on
+    keeps the config's value (trainer=gpu's engine does not compile its decode step)."""
+    names = ("shared_prefill", "lean_decode", "lean_step", "keep_prefill", "compile_decode")
+    return [f"rollout.{name}=false" for name in names if not getattr(spec, name)]
 
 
 def cache_dir(spec: BenchSpec) -> Path:

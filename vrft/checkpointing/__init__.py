@@ -1,3 +1,3 @@
-"""Checkpoint contents (`state`), the Lightning callback that writes and restores them (`callbacks`), and the
-start-up check of the run folder (`output`). The on-disk layout and atomic writes are `vrft.checkpoint`.
-Kept free of heavy imports: `output` is loaded by Hydra before anything else."""
+"""Checkpoints: the on-disk layout with atomic writes and which one to resume (`layout`), what a checkpoint holds
+(`state`), and the Lightning callback that writes and restores them (`callbacks`). Left out: the run folder's
+start-up check (vrft.runtime.run_folder)."""

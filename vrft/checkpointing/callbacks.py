@@ -1,6 +1,6 @@
 """The Lightning callback that checkpoints a run, resumes it, and stops it when steps keep failing.
 
-`Checkpointer` writes a checkpoint every `every` optimizer steps and at the end of training (`vrft.checkpoint`
+`Checkpointer` writes a checkpoint every `every` optimizer steps and at the end of training (`vrft.checkpointing.layout`
 does the atomic write, `vrft.checkpointing.state` the contents). With `resume_from` it restores weights,
 optimizer, scheduler, RNG states, skip counters and Lightning's global step in `on_train_start`: after the
 DataLoader iterator exists (its creation draws from torch's generator) and before the first training step, so
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import lightning as L
 
-from vrft.checkpoint import Checkpoint, CheckpointError, DivergedError, latest_checkpoint, write_checkpoint
+from vrft.checkpointing.layout import Checkpoint, latest_checkpoint, write_checkpoint
 from vrft.checkpointing.state import Counters, restore, writers
+from vrft.errors import CheckpointError, DivergedError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vrft.checkpoint import CheckpointError
+from vrft.errors import CheckpointError
 
 POLICY = "policy.safetensors"
 OPTIMIZER = "optimizer.pt"

@@ -25,6 +25,7 @@ from vrft.data.reasonseg import read_reasonseg
 from vrft.data.rows import to_row
 from vrft.data.virft_hf import read_virft
 from vrft.errors import ConfigError, DataError
+from vrft.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +40,52 @@ class TaskData:
     skipped: int
 
 
+TRAIN_QUERIES = (
+    "gt",
+    "all",
+)  # task.train_query: the shots' own queries, or every category of each shot image
+READERS = Registry("reader")  # task.<split>.reader -> fn(split, task, train, skip_bad) -> records
+
+
+def _detection(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
+    cats = task.categories if train else (task.eval_categories or task.categories)
+    query = task.train_query if train else task.query
+    return read_detection(
+        split.path, split.images or "", cats, query=query, exist_map=task.exist_map, kind=split.reader
+    )
+
+
+def _classification(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
+    return read_classification(split.path, split.reader, split.split, split.images)
+
+
+def _reasonseg(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
+    mode = "all" if split.split == "all_sentences" else "first"
+    return read_reasonseg(split.path, mode, skip_bad=skip_bad)
+
+
+def _virft(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
+    return read_virft(split.path, split.split)
+
+
+for _name, _fn in (
+    ("coco", _detection),
+    ("lvis", _detection),
+    ("coop_split", _classification),
+    ("fgvc_aircraft", _classification),
+    ("reasonseg", _reasonseg),
+    ("virft", _virft),
+):
+    READERS.register(_name)(_fn)
+
+
 def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool):
-    """The records (or, for released Visual-RFT datasets, ready rows) of one split."""
+    """The records (or, for released Visual-RFT datasets, ready rows) of one split, by its `reader`."""
     if split.path is None:
         raise ConfigError(f"task.{'train' if train else 'test'}.path is not set for task {task.name}")
-    if split.reader in ("coco", "lvis"):
-        cats = task.categories if train else (task.eval_categories or task.categories)
-        query = task.train_query if train else task.query
-        return read_detection(
-            split.path, split.images or "", cats, query=query, exist_map=task.exist_map, kind=split.reader
-        )
-    if split.reader in ("coop_split", "fgvc_aircraft"):
-        return read_classification(split.path, split.reader, split.split, split.images)
-    if split.reader == "reasonseg":
-        mode = "all" if split.split == "all_sentences" else "first"
-        return read_reasonseg(split.path, mode, skip_bad=skip_bad)
-    if split.reader == "virft":
-        return read_virft(split.path, split.split)
-    raise ConfigError(f"task.{'train' if train else 'test'}.reader={split.reader!r} is not supported")
+    if split.reader not in READERS:
+        raise ConfigError(f"task.{'train' if train else 'test'}.reader={split.reader!r} is not supported")
+    return READERS[split.reader](split, task, train, skip_bad)
 
 
 def build_rows(records: list[Any], task: TaskCfg, codec) -> list[dict]:

@@ -21,7 +21,8 @@ from vrft.data.collate import PromptCollator
 from vrft.evaluation.classification import classification_accuracy
 from vrft.evaluation.detection import coco_map, lvis_map, predictions_to_coco
 from vrft.evaluation.grounding import grounding_metrics
-from vrft.grpo.rollout import SamplingSpec, generation_config
+from vrft.registry import Registry
+from vrft.rollout.sampling import SamplingSpec, generation_config
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +89,14 @@ class Evaluator:
         return out
 
     def metrics(self, completions: list[str]) -> tuple[dict[str, Any], list[dict] | None]:
-        s = self.spec
-        metas = [r["meta"] for r in s.rows]
-        if s.family == "classification":
-            return classification_accuracy(completions, [m["label"] for m in metas]), None
-        if s.family == "grounding":
-            return grounding_metrics(completions, metas, s.codec), None
-        dets = predictions_to_coco(completions, metas, s.codec)
+        """The task family's metrics (`METRICS`) and, for detection, the COCO-format detections."""
+        return METRICS.get(self.spec.family)(self, completions)
+
+    def ground_truth(self) -> dict:
+        """The ground-truth JSON of the evaluated images (read once)."""
         if self._gt is None:
-            self._gt = subset_gt(s.gt_json, {m["image_id"] for m in metas})
-        fn = lvis_map if s.lvis else coco_map
-        return fn(self._gt, dets, s.categories), dets
+            self._gt = subset_gt(self.spec.gt_json, {r["meta"]["image_id"] for r in self.spec.rows})
+        return self._gt
 
     def __call__(self, model, tag: str) -> dict[str, Any]:
         completions = self.generate(model)
@@ -118,3 +116,26 @@ class Evaluator:
         if dets is not None:
             (self.out_dir / f"detections_{tag}.json").write_text(json.dumps(dets))
         (self.out_dir / f"metrics_{tag}.json").write_text(json.dumps(metrics, indent=1, default=str))
+
+
+METRICS = Registry(
+    "task family"
+)  # task.family -> fn(evaluator, completions) -> (metrics, detections or None)
+
+
+@METRICS.register("classification")
+def _classification(ev: Evaluator, completions: list[str]):
+    return classification_accuracy(completions, [r["meta"]["label"] for r in ev.spec.rows]), None
+
+
+@METRICS.register("detection")
+def _detection(ev: Evaluator, completions: list[str]):
+    s = ev.spec
+    dets = predictions_to_coco(completions, [r["meta"] for r in s.rows], s.codec)
+    fn = lvis_map if s.lvis else coco_map
+    return fn(ev.ground_truth(), dets, s.categories), dets
+
+
+@METRICS.register("grounding")
+def _grounding(ev: Evaluator, completions: list[str]):
+    return grounding_metrics(completions, [r["meta"] for r in ev.spec.rows], ev.spec.codec), None

@@ -1,17 +1,14 @@
-"""GRPO: group advantages, the policy loss and its aggregations, per-token log-probs and masks."""
+"""GRPO, the algorithm: group advantages, the policy loss and its aggregations, the frozen reference, and the
+GRPO LightningModule. How tokens and their log-probs are produced is vrft.rollout's."""
 
-from vrft.grpo.advantages import group_advantages, group_stats, nonzero_std_groups
-from vrft.grpo.logprobs import completion_mask, selective_log_softmax, token_entropy
+from vrft.grpo.advantages import frac_zero_std_groups, group_advantages, nonzero_std_groups
 from vrft.grpo.loss import KL_ESTIMATORS, LOSS_AGGREGATIONS, policy_loss
 
 __all__ = [
     "KL_ESTIMATORS",
     "LOSS_AGGREGATIONS",
-    "completion_mask",
+    "frac_zero_std_groups",
     "group_advantages",
-    "group_stats",
     "nonzero_std_groups",
     "policy_loss",
-    "selective_log_softmax",
-    "token_entropy",
 ]

@@ -1,4 +1,4 @@
-"""Group-relative advantages and the group statistics used for logging and dynamic sampling.
+"""Group-relative advantages, and which groups carry a learning signal (for dynamic sampling and logging).
 
 Rewards arrive flat, shape (N,) with N = B*G: B prompts, each with G generations in one contiguous block
 (rows g*G .. g*G+G-1 belong to prompt g). Advantage = reward - its group's mean, optionally divided by a standard
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-SCALES = ("group", "batch", "none")
+from vrft.registry import Registry
+
+SCALES = Registry("reward scale")
 
 
 def _grouped(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -55,11 +57,25 @@ def group_advantages(
         raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
     grouped = _grouped(rewards, group_size)
     centred = grouped - grouped.mean(dim=1, keepdim=True)
-    if scale == "group":
-        centred = centred / (_std(grouped, dim=1).unsqueeze(1) + eps)
-    elif scale == "batch":
-        centred = centred / (_std(rewards) + eps)
-    return centred.reshape(-1)
+    return SCALES[scale](centred, grouped, rewards, eps).reshape(-1)
+
+
+@SCALES.register("group")
+def scale_by_group_std(centred, grouped, rewards, eps: float) -> torch.Tensor:
+    """(B, G) centred rewards divided by each group's std + eps (the paper)."""
+    return centred / (_std(grouped, dim=1).unsqueeze(1) + eps)
+
+
+@SCALES.register("batch")
+def scale_by_batch_std(centred, grouped, rewards, eps: float) -> torch.Tensor:
+    """(B, G) centred rewards divided by the std over all N rewards + eps."""
+    return centred / (_std(rewards) + eps)
+
+
+@SCALES.register("none")
+def no_scale(centred, grouped, rewards, eps: float) -> torch.Tensor:
+    """(B, G) centred rewards as they are (Dr. GRPO)."""
+    return centred
 
 
 def nonzero_std_groups(rewards: torch.Tensor, group_size: int, atol: float = 0.0) -> torch.Tensor:
@@ -73,18 +89,10 @@ def nonzero_std_groups(rewards: torch.Tensor, group_size: int, atol: float = 0.0
     return spread > atol
 
 
-def group_stats(rewards: torch.Tensor, group_size: int) -> dict[str, float]:
-    """Logging statistics of one batch of grouped rewards (N,) = (B*G,).
-
-    Returns floats: `reward_mean` (over all N), `reward_std` (mean over groups of the unbiased within-group std)
-    and `frac_zero_std_groups` (fraction of the B groups whose rewards are all equal).
-    """
-    grouped = _grouped(rewards, group_size).detach().double()
+def frac_zero_std_groups(rewards: torch.Tensor, group_size: int) -> float:
+    """Fraction of the B groups of rewards (N,) = (B*G,) whose rewards are all equal (no learning signal); 0.0 for
+    an empty batch."""
+    grouped = _grouped(rewards, group_size)
     if grouped.numel() == 0:
-        return {"reward_mean": 0.0, "reward_std": 0.0, "frac_zero_std_groups": 0.0}
-    zero = ~nonzero_std_groups(rewards.detach(), group_size)
-    return {
-        "reward_mean": grouped.mean().item(),
-        "reward_std": _std(grouped, dim=1).mean().item(),
-        "frac_zero_std_groups": zero.double().mean().item(),
-    }
+        return 0.0
+    return (~nonzero_std_groups(rewards.detach(), group_size)).double().mean().item()

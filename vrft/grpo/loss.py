@@ -26,7 +26,7 @@ from vrft.registry import Registry
 
 LOSS_AGGREGATIONS = Registry("loss aggregation")
 KL_ESTIMATORS = Registry("KL estimator")
-IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
+IMPORTANCE_SAMPLING_LEVELS = Registry("importance sampling level")
 
 
 @KL_ESTIMATORS.register("k1")
@@ -101,15 +101,24 @@ def log_importance_weights(
 
     Args: logps, old_logps: (N, T) per-token log-probs; mask: (N, T) 1 for tokens that count.
     """
-    log_ratio = logps - old_logps
-    if level == "token":
-        return log_ratio
-    if level == "sequence":
-        mask = mask.to(log_ratio.dtype)
-        return (log_ratio * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
-    raise ValueError(
-        f"importance_sampling_level={level!r} is invalid: must be one of {', '.join(IMPORTANCE_SAMPLING_LEVELS)}"
-    )
+    if level not in IMPORTANCE_SAMPLING_LEVELS:
+        raise ValueError(
+            f"importance_sampling_level={level!r} is invalid: must be one of {', '.join(IMPORTANCE_SAMPLING_LEVELS)}"
+        )
+    return IMPORTANCE_SAMPLING_LEVELS[level](logps - old_logps, mask)
+
+
+@IMPORTANCE_SAMPLING_LEVELS.register("token")
+def token_log_ratio(log_ratio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, T) a log ratio per token (GRPO)."""
+    return log_ratio
+
+
+@IMPORTANCE_SAMPLING_LEVELS.register("sequence")
+def sequence_log_ratio(log_ratio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, 1) the mean log ratio over each sequence's masked tokens, 0 without tokens (GSPO)."""
+    mask = mask.to(log_ratio.dtype)
+    return (log_ratio * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> float:

@@ -2,7 +2,9 @@
 
 One `training_step` receives one optimizer step's prompts, already split into micro-batches by the collator, and
 reads top to bottom: rollout -> score -> advantages -> (dynamic sampling) -> old/reference log-probs -> mu updates.
-The reference model is frozen and kept out of the module's state (it is never checkpointed); with LoRA it is the
+The rollout engine and the log-prob passes are vrft.rollout's (the algorithm reads the same with every engine); with
+one micro-batch per step the engine hands back each rollout's prompt prefill (`KeptPrefill`), which the first
+update's policy pass is given. The reference model is frozen and kept out of the module's state (it is never checkpointed); with LoRA it is the
 policy with its adapter disabled; with beta = 0 there is none. Left out: rollouts spread across ranks (each rank
 samples whole groups for its own prompts), reward models.
 """
@@ -16,13 +18,16 @@ from contextlib import contextmanager
 import torch
 
 from vrft.config import AlgoCfg
-from vrft.grpo.advantages import group_advantages, group_stats, nonzero_std_groups
-from vrft.grpo.base import PolicyModule
-from vrft.grpo.batching import Rollout
-from vrft.grpo.forward import sequence_logps
+from vrft.grpo.advantages import frac_zero_std_groups, group_advantages, nonzero_std_groups
 from vrft.grpo.loss import policy_loss
 from vrft.grpo.reference import Reference
 from vrft.grpo.scoring import Scores, score_rollouts
+from vrft.policy_module import PolicyModule
+from vrft.rewards.combine import Rewards
+from vrft.rollout.batching import Rollout
+from vrft.rollout.engines import Engine
+from vrft.rollout.logps import LogProbs
+from vrft.rollout.prefill import KeptPrefill
 
 
 class GRPOModule(PolicyModule):
@@ -32,16 +37,20 @@ class GRPOModule(PolicyModule):
         processor,
         algo: AlgoCfg,
         *,
-        reward_specs,
-        rollout_engine: Callable,
+        rewards: Rewards,
+        rollout_engine: Engine,
+        logps: LogProbs,
+        max_completion_length: int,
         reference: Reference | None,
         max_steps: int,
         on_samples: Callable | None = None,
     ):
         super().__init__(policy, algo, max_steps)
         self.processor = processor
-        self.reward_specs = reward_specs
+        self.rewards = rewards
         self.rollout_engine = rollout_engine
+        self.logps = logps
+        self.max_completion_length = max_completion_length
         self._reference = [reference]  # a list keeps the frozen model out of state_dict and .to() moves
         self.on_samples = on_samples
         self._step_end: float | None = None  # end of the previous training_step (time/data is the gap)
@@ -54,10 +63,10 @@ class GRPOModule(PolicyModule):
         timer = Timer()
         if self._step_end is not None:  # fetching this batch: decoding and collation (or waiting on workers)
             timer.laps["data"] = timer.t - self._step_end
-        rollouts, scores, kept = self.sample(batch["micro"], timer)
+        rollouts, prefills, scores, kept = self.sample(batch["micro"], timer)
         advantages = self.advantages(scores)
         timer.lap("scoring")
-        metrics = self.update(rollouts, advantages, timer)
+        metrics = self.update(rollouts, advantages, timer, prefills)
         timer.lap("training")
         metrics.update(self.rollout_metrics(rollouts, scores))
         metrics.update({f"time/{k}": v for k, v in timer.laps.items()}, kept_groups_frac=kept)
@@ -79,23 +88,29 @@ class GRPOModule(PolicyModule):
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self._step_end = time.perf_counter()  # runs after the callbacks (evaluation, checkpoints)
 
-    def sample(self, micro: list[dict], timer: Timer) -> tuple[list[Rollout], list[Scores], float]:
-        """Rollouts and their scores; with dynamic sampling, groups whose rewards are all equal are dropped, and
-        a step where every group was dropped is sampled again (at most `dynamic_sampling_max_tries` times)."""
+    def sample(
+        self, micro: list[dict], timer: Timer
+    ) -> tuple[list[Rollout], list[KeptPrefill | None], list[Scores], float]:
+        """Rollouts, their kept prefills (for the first policy pass) and their scores; with dynamic sampling, groups
+        whose rewards are all equal are dropped (and the prefills with them), and a step where every group was
+        dropped is sampled again (at most `dynamic_sampling_max_tries` times)."""
         G = self.algo.num_generations
         tries = self.algo.dynamic_sampling_max_tries if self.algo.dynamic_sampling else 1
-        # A rollout sampled with gradients on keeps its prompt prefill for the policy pass (vrft.grpo.prefill.Prefix),
-        # holding its activations until then: only with one micro-batch, so peak memory stays one micro-batch's.
-        keep = torch.is_grad_enabled() and len(micro) == 1
+        # A kept prefill holds its activations until the policy pass: only with one micro-batch, so peak memory
+        # stays one micro-batch's.
+        keep = len(micro) == 1
         for _ in range(max(1, tries)):
             engine = self.rollout_engine
-            with torch.set_grad_enabled(keep):
-                rollouts = [engine(self.policy, mb["inputs"], G, images=mb.get("images")) for mb in micro]
+            sampled = [
+                engine.sample(self.policy, mb["inputs"], G, images=mb.get("images"), keep_prefill=keep)
+                for mb in micro
+            ]
+            rollouts, prefills = [r for r, _ in sampled], [k for _, k in sampled]
             timer.lap("rollout")
-            scores = score_rollouts(self.processor, rollouts, micro, self.reward_specs, G)
+            scores = score_rollouts(self.processor, rollouts, micro, self.rewards, G)
             timer.lap("scoring")
             if not self.algo.dynamic_sampling:
-                return rollouts, scores, 1.0
+                return rollouts, prefills, scores, 1.0
             kept = [
                 (r, s, nonzero_std_groups(torch.tensor(s.totals), G).nonzero().flatten().tolist())
                 for r, s in zip(rollouts, scores, strict=True)
@@ -104,8 +119,13 @@ class GRPOModule(PolicyModule):
             if n_kept:
                 frac = n_kept / sum(r.num_sequences // G for r in rollouts)
                 kept = [(r.rows(k), s.rows(k, G)) for r, s, k in kept if k]
-                return [r for r, _ in kept], [s for _, s in kept], frac
-        return rollouts, scores, 0.0  # every try degenerate: train on the full batch (KL term only)
+                return [r for r, _ in kept], [None] * len(kept), [s for _, s in kept], frac
+        return (
+            rollouts,
+            [None] * len(rollouts),
+            scores,
+            0.0,
+        )  # every try degenerate: the full batch (KL term only)
 
     def advantages(self, scores: list[Scores]) -> list[torch.Tensor]:
         """Group advantages over the whole step (so `scale_rewards=batch` uses the step's std), split back per
@@ -117,25 +137,29 @@ class GRPOModule(PolicyModule):
         return list(torch.split(adv, [len(s.totals) for s in scores]))
 
     def update(
-        self, rollouts: list[Rollout], advantages: list[torch.Tensor], timer: Timer | None = None
+        self,
+        rollouts: list[Rollout],
+        advantages: list[torch.Tensor],
+        timer: Timer | None = None,
+        prefills: list[KeptPrefill | None] | None = None,
     ) -> dict[str, float]:
-        """mu optimizer steps on the same rollouts; the first uses old = current log-probs (ratio exactly 1)."""
+        """mu optimizer steps on the same rollouts; the first uses old = current log-probs (ratio exactly 1) and
+        takes the rollouts' kept prefills, if any, for its policy passes."""
         timer = timer or Timer()
-        temp = self.algo.sampling.temperature
         need_old = self.algo.num_iterations > 1
         with torch.no_grad(), timer.part("old_pass"):
-            old = [
-                sequence_logps(self.policy, r, temperature=temp)[0] if need_old else None for r in rollouts
-            ]
+            old = [self.logps(self.policy, r)[0] if need_old else None for r in rollouts]
         with torch.no_grad(), timer.part("reference_pass"):
-            ref = [self.reference.logps(r, temperature=temp) if self.reference else None for r in rollouts]
+            ref = [self.reference.logps(r) if self.reference else None for r in rollouts]
         weights = self.micro_weights(rollouts)
         metrics: dict[str, float] = {}
+        prefills = list(prefills or [None] * len(rollouts))
         for _ in range(self.algo.num_iterations):
             loss_sum, finite, agg = 0.0, True, Accumulator()
-            for r, a, o, rf, w in zip(rollouts, advantages, old, ref, weights, strict=True):
+            for i, (r, a, o, rf, w) in enumerate(zip(rollouts, advantages, old, ref, weights, strict=True)):
                 with timer.part("policy_pass"):
-                    logps, entropy = sequence_logps(self.policy, r, temperature=temp, with_entropy=True)
+                    logps, entropy = self.logps(self.policy, r, with_entropy=True, kept=prefills[i])
+                prefills[i] = None  # a kept prefill serves one gradient pass: this update's
                 old_logps = o if o is not None else logps.detach()
                 loss, m = policy_loss(
                     logps,
@@ -147,7 +171,7 @@ class GRPOModule(PolicyModule):
                     epsilon_low=self.algo.epsilon_low,
                     epsilon_high=self.algo.epsilon_high,
                     loss_type=self.algo.loss_type,
-                    max_completion_length=self.algo.sampling.max_new_tokens,
+                    max_completion_length=self.max_completion_length,
                     kl=self.algo.kl,
                     importance_sampling_level=self.algo.importance_sampling_level,
                     return_metrics=True,
@@ -161,8 +185,7 @@ class GRPOModule(PolicyModule):
                 agg.add(w, entropy=float((entropy * mask).sum() / mask.sum().clamp(min=1)), **m)
             with timer.part("optimizer"):
                 metrics = {"loss": loss_sum, **agg.mean(), **self.guarded_step(finite)}
-            if hasattr(self.rollout_engine, "after_update"):  # vLLM: its copy of the weights is now stale
-                self.rollout_engine.after_update(self.policy)
+            self.rollout_engine.after_update(self.policy)  # vLLM: its copy of the weights is now stale
         return metrics
 
     def micro_weights(self, rollouts: list[Rollout]) -> list[float]:
@@ -184,8 +207,9 @@ class GRPOModule(PolicyModule):
             "reward": float(totals.mean()),
             "reward_std": float(totals.std()) if totals.numel() > 1 else 0.0,
         }
-        stats = [group_stats(torch.tensor(s.totals), self.algo.num_generations) for s in scores]
-        out["frac_zero_std_groups"] = sum(st["frac_zero_std_groups"] for st in stats) / len(stats)
+        G = self.algo.num_generations
+        fracs = [frac_zero_std_groups(torch.tensor(s.totals), G) for s in scores]
+        out["frac_zero_std_groups"] = sum(fracs) / len(fracs)
         names = scores[0].names
         for k, name in enumerate(names):
             col = torch.tensor([row[k] for s in scores for row in s.matrix])

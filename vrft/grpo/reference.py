@@ -11,14 +11,15 @@ import copy
 
 import torch
 
-from vrft.grpo.batching import Rollout
-from vrft.grpo.forward import sequence_logps
+from vrft.rollout.batching import Rollout
+from vrft.rollout.logps import LogProbs
 
 
 class Reference:
-    def __init__(self, policy: torch.nn.Module, *, adapter: bool):
+    def __init__(self, policy: torch.nn.Module, *, adapter: bool, logps: LogProbs):
         self.adapter = adapter
         self.policy = policy
+        self.pass_ = logps
         self.model = None
         if not adapter:
             self.model = copy.deepcopy(policy).eval()
@@ -30,15 +31,16 @@ class Reference:
         return self
 
     @torch.no_grad()
-    def logps(self, r: Rollout, *, temperature: float = 1.0) -> torch.Tensor:
+    def logps(self, r: Rollout) -> torch.Tensor:
+        """(N, T) the reference's log-probs of the rollout's completion tokens."""
         if self.adapter:
             with self.policy.disable_adapter():
-                return sequence_logps(self.policy, r, temperature=temperature)[0]
-        return sequence_logps(self.model, r, temperature=temperature)[0]
+                return self.pass_(self.policy, r)[0]
+        return self.pass_(self.model, r)[0]
 
 
-def build_reference(policy: torch.nn.Module, *, beta: float, lora: bool) -> Reference | None:
+def build_reference(policy: torch.nn.Module, *, beta: float, lora: bool, logps: LogProbs) -> Reference | None:
     """None when beta == 0 (no KL term, nothing loaded)."""
     if beta == 0:
         return None
-    return Reference(policy, adapter=lora)
+    return Reference(policy, adapter=lora, logps=logps)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vrft.grpo.batching import Rollout
-from vrft.rewards.combine import RewardSpec, score, weighted_total
+from vrft.rewards.combine import Rewards, score, weighted_total
 from vrft.rewards.monitors import hack_monitors
+from vrft.rollout.batching import Rollout
 
 
 @dataclass
@@ -47,14 +47,15 @@ def repeat_columns(batch: dict, group_size: int) -> dict[str, list]:
 
 
 def score_rollouts(
-    processor, rollouts: list[Rollout], micro: list[dict], specs: list[RewardSpec], group_size: int
+    processor, rollouts: list[Rollout], micro: list[dict], rewards: Rewards, group_size: int
 ) -> list[Scores]:
     out = []
     for r, mb in zip(rollouts, micro, strict=True):
         completions = decode(processor, r)
         cols = repeat_columns(mb, group_size)
         solutions = cols.pop("solution")
-        names, matrix = score(completions, solutions, specs, **cols)
-        totals = weighted_total(matrix, [s.weight for s in specs])
-        out.append(Scores(names, matrix, totals, completions, hack_monitors(completions, solutions)))
+        names, matrix = score(completions, solutions, rewards.specs, rewards.registry, **cols)
+        totals = weighted_total(matrix, rewards.weights)
+        monitors = hack_monitors(completions, solutions, compat=rewards.compat_monitors)
+        out.append(Scores(names, matrix, totals, completions, monitors))
     return out

@@ -1,6 +1,6 @@
 """Run logging: metrics.jsonl always, plus W&B (offline without a login) or CSV; rollout sample tables for W&B.
 
-Public API: `build_loggers`, `finish_loggers`, `log_summary`, `log_samples`, `run_tags`, `JsonlLogger`,
+Public API: `build_loggers`, `finish_loggers`, `log_summary`, `log_samples`, `SampleLogger`, `run_tags`, `JsonlLogger`,
 `resolve_mode`, `login_configured`. Names load on first use, so `vrft.report` can read the W&B login rule
 without importing Lightning. Left out: console progress output (Lightning's own).
 """
@@ -17,6 +17,7 @@ _EXPORTS = {
     "run_tags": "vrft.logging.loggers",
     "log_samples": "vrft.logging.samples",
     "draw_boxes": "vrft.logging.samples",
+    "SampleLogger": "vrft.logging.sample_logger",
     "JsonlLogger": "vrft.logging.jsonl",
     "resolve_mode": "vrft.logging.wandb_env",
     "login_configured": "vrft.logging.wandb_env",

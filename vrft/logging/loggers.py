@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from vrft.config import LoggerCfg
 from vrft.logging.jsonl import JsonlLogger
 from vrft.logging.wandb_env import point_wandb_dirs, resolve_mode
+from vrft.registry import Registry
 
 log = logging.getLogger(__name__)
 OK_STATUSES = ("ok", "success", "finished")
@@ -51,18 +52,32 @@ def build_loggers(
     tags: list[str],
     config: dict,
 ) -> list[Logger]:
-    """[JsonlLogger] + the logger `cfg.kind` names; nothing is contacted until the first metric is logged."""
+    """[JsonlLogger] + the logger `cfg.kind` names (`LOGGERS`); nothing is contacted until the first metric is
+    logged."""
     run_dir = Path(run_dir)
-    loggers: list[Logger] = [JsonlLogger(run_dir)]
-    if cfg.kind == "csv":
-        loggers.append(_csv_logger(run_dir))
-    elif cfg.kind == "wandb":
-        mode = resolve_mode(cfg.mode)
-        if mode != "disabled":
-            loggers.append(_wandb_logger(cfg, run_dir, mode, name, group, tags, config))
-    elif cfg.kind != "none":
-        raise ValueError(f"logger.kind={cfg.kind!r} is invalid: must be one of wandb, csv, none")
-    return loggers
+    if cfg.kind not in LOGGERS:
+        raise ValueError(f"logger.kind={cfg.kind!r} is invalid: must be one of {', '.join(LOGGERS)}")
+    extra = LOGGERS[cfg.kind](cfg, run_dir, name=name, group=group, tags=tags, config=config)
+    return [JsonlLogger(run_dir), *extra]
+
+
+LOGGERS = Registry("logger")  # logger.kind -> fn(cfg, run_dir, name=, group=, tags=, config=) -> [Logger]
+
+
+@LOGGERS.register("wandb")
+def _wandb(cfg: LoggerCfg, run_dir: Path, *, name: str, group, tags, config) -> list[Logger]:
+    mode = resolve_mode(cfg.mode)
+    return [] if mode == "disabled" else [_wandb_logger(cfg, run_dir, mode, name, group, tags, config)]
+
+
+@LOGGERS.register("csv")
+def _csv(cfg: LoggerCfg, run_dir: Path, **_: Any) -> list[Logger]:
+    return [_csv_logger(run_dir)]
+
+
+@LOGGERS.register("none")
+def _none(cfg: LoggerCfg, run_dir: Path, **_: Any) -> list[Logger]:
+    return []
 
 
 def _csv_logger(run_dir: Path) -> CSVLogger:

@@ -3,16 +3,16 @@
 Imports stay light. Left out: the codecs (vrft.models.codec) and the tokenizer recipe (vrft.models.tokenizer).
 """
 
-from vrft.models.loader import ModelSpec, load_model, model_family, resolve_path
-from vrft.models.lora import LoraSpec, apply_lora, count_parameters, freeze_vision_tower
+from vrft.models.loader import load_model, model_family, resolve_path
+from vrft.models.lora import apply_lora, count_parameters, freeze_vision_tower
 from vrft.models.processor import load_processor, pixel_bounds, set_pixel_bounds
+from vrft.models.spec import LoraSpec, ModelSpec, TinySpec
 from vrft.models.tiny import (
     PRESETS,
     SMALL,
     TINY,
     TINY_QWEN2_5_VL,
     TINY_QWEN3_VL,
-    TinySpec,
     build_tiny,
     integer_tokens,
     invalid_token_ids,

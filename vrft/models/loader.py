@@ -1,7 +1,7 @@
 """Load a policy model and its processor from a local folder, a hub id, or a tiny model built locally.
 
-`ModelSpec` says which model; `resolve_path` turns it into a folder or hub id (building a tiny model first when the
-spec has one); `load_model` loads through `AutoModelForImageTextToText` and `load_processor`, the same path for a
+`ModelSpec` (vrft.models.spec) says which model; `resolve_path` turns it into a folder or hub id (building the tiny
+model first when the spec has no path); `load_model` loads through `AutoModelForImageTextToText` and `load_processor`, the same path for a
 tiny model and a real checkpoint. A missing folder or an uncached hub id while offline raises `ModelError` saying
 where it looked and how to fix it.
 
@@ -11,55 +11,26 @@ Left out: the reference model (a second `load_model`, or the LoRA policy with it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from vrft.errors import ConfigError, ModelError
 from vrft.models.processor import load_processor
-from vrft.models.tiny import FAMILIES, TinySpec, build_tiny
+from vrft.models.spec import ModelSpec
+from vrft.models.tiny import build_tiny
 
-DTYPES = ("float32", "bfloat16", "float16")
-ATTENTION = ("sdpa", "eager", "flash_attention_2")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model to load and how. `path` is a local folder or hub id; unused (may be None) when `tiny` is set."""
-
-    name: str
-    path: str | None = None
-    family: str = "qwen2_vl"
-    dtype: str = "float32"
-    attn_implementation: str = "sdpa"
-    min_pixels: int = 3136
-    max_pixels: int = 401408
-    tiny: TinySpec | None = None
-
-    def __post_init__(self) -> None:
-        checks = (
-            ("family", self.family in FAMILIES, f"one of {', '.join(FAMILIES)}"),
-            ("dtype", self.dtype in DTYPES, f"one of {', '.join(DTYPES)}"),
-            ("attn_implementation", self.attn_implementation in ATTENTION, f"one of {', '.join(ATTENTION)}"),
-            ("min_pixels", 0 < self.min_pixels <= self.max_pixels, "0 < min_pixels <= max_pixels"),
-            ("path", bool(self.path) or self.tiny is not None, "a local folder or hub id (or a tiny spec)"),
-            (
-                "tiny",
-                self.tiny is None or self.tiny.family == self.family,
-                f"tiny.family must be {self.family}",
-            ),
-        )
-        for key, ok, allowed in checks:
-            if not ok:
-                raise ConfigError(f"model.{key}={getattr(self, key)!r} is invalid: {allowed}")
 
 
 def resolve_path(spec: ModelSpec, cache_dir: Path) -> Path | str:
     """The folder to load (built under `cache_dir` for a tiny spec), or the hub id to load from the HF cache."""
-    if spec.tiny is not None:
-        return build_tiny(spec.tiny, Path(cache_dir))
+    if spec.path is None:
+        if spec.tiny is None:
+            raise ConfigError(f"model.path is unset for model {spec.name}: set a local folder or hub id")
+        tiny = dataclasses.replace(spec.tiny, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+        return build_tiny(tiny, Path(cache_dir))
     local = Path(spec.path).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():

@@ -11,43 +11,14 @@ Left out: QLoRA / quantisation, DoRA and other adapter types, merging adapters i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from vrft.errors import ConfigError
+from vrft.models.spec import LoraSpec
 
 # Linear layers of the vision blocks (Qwen2-VL: attn.qkv, attn.proj, mlp.fc1, mlp.fc2; Qwen2.5-VL's MLP uses
 # gate_proj/up_proj/down_proj, already in the default target list; Qwen3-VL's MLP: linear_fc1, linear_fc2). The patch
 # embedding and the mergers (Qwen3-VL's deepstack mergers too) get none.
 VISION_TARGETS = ("qkv", "proj", "fc1", "fc2", "linear_fc1", "linear_fc2")
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    """LoRA settings; the defaults are the VLM-R1 recipe (r 64, alpha 128, all linear layers of the LLM)."""
-
-    enabled: bool = False
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    )
-    include_vision: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        if self.r <= 0:
-            raise ConfigError(f"model.lora.r={self.r} is invalid: must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.lora.dropout={self.dropout} is invalid: must be in [0, 1)")
-        if not self.target_modules:
-            raise ConfigError("model.lora.target_modules is empty: name at least one module, e.g. q_proj")
 
 
 def is_vision_parameter(name: str) -> bool:

@@ -15,8 +15,7 @@ import json
 from pathlib import Path
 
 from vrft.errors import ModelError
-
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+from vrft.models.spec import FAMILIES
 
 
 @functools.cache

@@ -14,77 +14,15 @@ variant, videos, and any pretrained knowledge: the weights are random.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from vrft.errors import ConfigError
-from vrft.models.processor import FAMILIES, processor_class
+from vrft.models.processor import processor_class
+from vrft.models.spec import TinySpec
 from vrft.models.tokenizer import CHAT_TEMPLATES, SPECIAL_TOKENS, VISION_TOKENS, build_tokenizer
-
-# Bump when the build recipe changes so that cached folders are rebuilt.
-_RECIPE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TinySpec:
-    """Everything that determines a tiny model; its hash names the cache folder.
-
-    `vocab_size` is the BPE training target (bytes, merges and special tokens); the tag tokens and `extra_tokens`
-    (normal, non-special tokens, e.g. "0".."1000") come on top, and the model's embedding is len(tokenizer)
-    rounded up to a multiple of 64. Vision: `vision_embed_dim` wide, MLP `vision_mlp_ratio` times wider.
-    """
-
-    family: str = "qwen2_vl"
-    hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    intermediate_size: int = 128
-    vision_depth: int = 2
-    vision_embed_dim: int = 64
-    vision_num_heads: int = 4
-    vision_mlp_ratio: int = 4
-    vocab_size: int = 1024
-    extra_tokens: tuple[str, ...] = ()
-    seed: int = 0
-    tie_word_embeddings: bool = True
-    max_position_embeddings: int = 4096
-    rope_theta: float = 1_000_000.0
-    min_pixels: int = 3136
-    max_pixels: int = 401408
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "extra_tokens", tuple(str(t) for t in self.extra_tokens))
-        _validate(self)
-
-    def short_hash(self) -> str:
-        """10 hex digits of the spec (and the build recipe version)."""
-        blob = json.dumps({"recipe": _RECIPE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def _validate(s: TinySpec) -> None:
-    bad_tokens = [t for t in s.extra_tokens if not (t.isascii() and t.isprintable()) or " " in t or not t]
-    checks = (
-        ("family", s.family in FAMILIES, f"one of {', '.join(FAMILIES)}"),
-        ("num_heads", s.hidden_size % s.num_heads == 0, f"must divide hidden_size={s.hidden_size}"),
-        ("num_heads", s.hidden_size // max(s.num_heads, 1) % 8 == 0, "head_dim must be a multiple of 8"),
-        ("num_kv_heads", s.num_heads % s.num_kv_heads == 0, "must divide num_heads"),
-        ("vision_num_heads", s.vision_embed_dim % s.vision_num_heads == 0, "must divide vision_embed_dim"),
-        ("vocab_size", s.vocab_size >= 300, "at least 300 (256 bytes + special tokens)"),
-        ("min_pixels", 0 < s.min_pixels <= s.max_pixels, "0 < min_pixels <= max_pixels"),
-        ("num_layers", min(s.num_layers, s.vision_depth, s.vision_mlp_ratio) > 0, "layer counts must be > 0"),
-        ("extra_tokens", not bad_tokens, f"printable ASCII without spaces, got {bad_tokens[:3]}"),
-    )
-    for key, ok, allowed in checks:
-        if not ok:
-            raise ConfigError(f"model.tiny.{key}={getattr(s, key)!r} is invalid: {allowed}")
-
 
 TINY = TinySpec()
 SMALL = TinySpec(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1024, vocab_size=2048)

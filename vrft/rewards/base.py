@@ -32,15 +32,3 @@ def check_iou_threshold(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ConfigError(f"reward kwarg iou_threshold must be a number in [0, 1), got {value!r}")
     return float(value)
-
-
-COMPAT_MODES = ("hardened", "official")
-"""`hardened`: this project's rules, each difference from the official code chosen on purpose (README, Rewards);
-`official`: the official Visual-RFT reward code's scores, its bugs included (see `official`)."""
-
-
-def check_compat(value: Any) -> str:
-    """The `compat` reward keyword (`reward.compat` in config); anything but a known mode is a config error."""
-    if value not in COMPAT_MODES:
-        raise ConfigError(f"reward.compat must be one of {', '.join(COMPAT_MODES)}, got {value!r}")
-    return value

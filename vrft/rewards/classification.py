@@ -4,8 +4,8 @@ Both the answer and the label are lowercased with all whitespace (not only space
 removed; an empty answer (or label) scores 0 (officially 1.0). `match="exact"` (default) gives 1.0 on equality; `match="substring"` is the paper's lenient rule, 1.0
 when either contains the other, which rewards hacks such as "A or B or C" or a brand-only answer ("acura" for
 "2012 Acura RL Sedan"); the monitors log both. Returns None for a solution that is not a class label. Leaves
-out: synonym lists and the official math_verify pre-check (dropped, see spec section 1.2; `compat="official"`
-has it).
+out: synonym lists and the official math_verify pre-check (dropped, see spec section 1.2; the official set
+has it, vrft.rewards.official).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.errors import ConfigError
-from vrft.rewards.base import REWARDS, check_compat, per_sample
-from vrft.rewards.official import official_accuracy
+from vrft.rewards.base import REWARDS, per_sample
 from vrft.rewards.parse import (
     completion_text,
     extract_answer,
@@ -39,7 +38,7 @@ def accuracy_score(answer: str | None, label: str, match: str = "exact") -> floa
     return float(a in g or g in a)
 
 
-def _check_match(match: Any) -> str:
+def check_match(match: Any) -> str:
     if match not in MATCH_MODES:
         raise ConfigError(f"reward kwarg match must be one of {', '.join(MATCH_MODES)}, got {match!r}")
     return match
@@ -50,19 +49,14 @@ def accuracy_reward(
     completions: Sequence[Any],
     solution: Sequence[Any],
     match: str = "exact",
-    compat: str = "hardened",
     **columns: Any,
 ) -> list[float | None]:
-    """TRL reward: classification accuracy per completion; None where the solution is not a class label.
-    `compat="official"` scores as the official code does (`official.official_accuracy`; `match` is ignored)."""
-    _check_match(match)
-    official = check_compat(compat) == "official"
+    """TRL reward: classification accuracy per completion; None where the solution is not a class label."""
+    check_match(match)
 
     def one(c: Any, sol: Any) -> float | None:
         if not isinstance(sol, str) or solution_kind(sol) != "classification":
             return None
-        if official:
-            return official_accuracy(completion_text(c), sol)
         return accuracy_score(extract_answer(completion_text(c)), solution_answer(sol), match)
 
     return per_sample("accuracy", completions, solution, one)

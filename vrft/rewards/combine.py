@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vrft.errors import ConfigError
+from vrft.registry import Registry
 from vrft.rewards.base import REWARDS
 
 
@@ -24,6 +25,23 @@ class RewardSpec:
     name: str
     weight: float = 1.0
     kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rewards:
+    """A run's rewards: the specs, the reward set they are scored from (`reward.compat`) and whether the compat
+    monitors run (`reward.compat_monitors`, always under `official`)."""
+
+    specs: tuple[RewardSpec, ...]
+    registry: Registry
+    compat_monitors: bool
+
+    def fns(self) -> list[BoundReward]:
+        return reward_fns(self.specs, self.registry)
+
+    @property
+    def weights(self) -> list[float]:
+        return [s.weight for s in self.specs]
 
 
 class BoundReward:
@@ -47,30 +65,34 @@ class BoundReward:
         return f"BoundReward({self.__name__!r}, {self.func.__name__}, {self.keywords!r})"
 
 
-def _check_names(specs: Sequence[RewardSpec]) -> list[str]:
+def _check_names(specs: Sequence[RewardSpec], registry: Registry) -> list[str]:
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"reward set names {', '.join(dup)} more than once; each reward is logged by name")
     for n in names:
-        REWARDS.get(n)  # unknown name -> error listing the valid ones
+        registry.get(n)  # unknown name -> error listing the valid ones
     return names
 
 
-def reward_fns(specs: Sequence[RewardSpec]) -> list[BoundReward]:
-    """One callable per spec, `fn(completions, **columns)`, for TRL's `reward_funcs` (weights go to
-    `GRPOConfig.reward_weights` as `[s.weight for s in specs]`)."""
-    _check_names(specs)
-    return [BoundReward(s.name, REWARDS.get(s.name), s.kwargs) for s in specs]
+def reward_fns(specs: Sequence[RewardSpec], registry: Registry = REWARDS) -> list[BoundReward]:
+    """One callable per spec from `registry` (a reward set, vrft.rewards.sets), `fn(completions, **columns)`, for
+    TRL's `reward_funcs` (weights go to `GRPOConfig.reward_weights` as `[s.weight for s in specs]`)."""
+    _check_names(specs, registry)
+    return [BoundReward(s.name, registry.get(s.name), s.kwargs) for s in specs]
 
 
 def score(
-    completions: Sequence[Any], solutions: Sequence[Any], specs: Sequence[RewardSpec], **columns: Any
+    completions: Sequence[Any],
+    solutions: Sequence[Any],
+    specs: Sequence[RewardSpec],
+    registry: Registry = REWARDS,
+    **columns: Any,
 ) -> tuple[list[str], list[list[float]]]:
-    """Reward names and the N x K matrix of rewards (NaN where a reward does not apply)."""
-    names = _check_names(specs)
+    """Reward names and the N x K matrix of rewards from `registry` (NaN where a reward does not apply)."""
+    names = _check_names(specs, registry)
     cols: list[list[float]] = []
-    for fn in reward_fns(specs):
+    for fn in reward_fns(specs, registry):
         out = fn(completions, solution=solutions, **columns)
         if len(out) != len(completions):
             raise ValueError(

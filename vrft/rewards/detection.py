@@ -6,8 +6,8 @@ scores 0. Invalid entries count as unmatched predictions with IoU 0 and no confi
 boxes are kept once. With n predictions after dedup (invalid ones included) and m ground-truth boxes:
 `iou = sum(matched IoU) / max(n, m)` and `confidence = mean(c if matched, 1 - c if unmatched, 0 if invalid)`;
 both are 1.0 when n = m = 0 (a correct "No Objects"); `iou` is 0.0 when exactly one is empty and `confidence` is
-0.0 when n = 0 < m. Returns None for a solution that is not a detection answer. `compat="official"` scores as the
-official code does instead (`official`). Leaves out: the official math_verify pre-check and its truncation repair
+0.0 when n = 0 < m. Returns None for a solution that is not a detection answer. The official code's scores are
+the official set's (vrft.rewards.official). Leaves out: the official math_verify pre-check and its truncation repair
 (an answer cut off mid-list scores 0).
 """
 
@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrft.rewards.base import REWARDS, check_compat, check_iou_threshold, per_sample
+from vrft.rewards.base import REWARDS, check_iou_threshold, per_sample
 from vrft.rewards.boxes import Box, match_boxes
-from vrft.rewards.official import official_confidence, official_iou
 from vrft.rewards.parse import (
     DetectionParse,
     completion_text,
@@ -67,18 +66,14 @@ def confidence_score(pred: DetectionParse, gts: Sequence[Box], iou_threshold: fl
     return min(1.0, max(0.0, sum(vals) / len(vals)))
 
 
-def _detection_reward(name: str, completions, solution, iou_threshold, compat) -> list[float | None]:
+def _detection_reward(name: str, completions, solution, iou_threshold) -> list[float | None]:
     t = check_iou_threshold(iou_threshold)
-    official = check_compat(compat) == "official"
     scorer = {"iou": iou_score, "confidence": confidence_score}[name]
-    official_scorer = {"iou": official_iou, "confidence": official_confidence}[name]
 
     def one(c: Any, sol: Any) -> float | None:
         gts = gt_boxes(sol)
         if gts is None:
             return None
-        if official:
-            return official_scorer(completion_text(c), sol, t)
         return scorer(parse_detection(extract_answer(completion_text(c))), gts, t)
 
     return per_sample(name, completions, solution, one)
@@ -89,11 +84,10 @@ def iou_reward(
     completions: Sequence[Any],
     solution: Sequence[Any],
     iou_threshold: float = 0.5,
-    compat: str = "hardened",
     **columns: Any,
 ) -> list[float | None]:
     """TRL reward: detection IoU reward per completion; None where the solution is not a detection answer."""
-    return _detection_reward("iou", completions, solution, iou_threshold, compat)
+    return _detection_reward("iou", completions, solution, iou_threshold)
 
 
 @REWARDS.register("confidence")
@@ -101,8 +95,7 @@ def confidence_reward(
     completions: Sequence[Any],
     solution: Sequence[Any],
     iou_threshold: float = 0.5,
-    compat: str = "hardened",
     **columns: Any,
 ) -> list[float | None]:
     """TRL reward: detection confidence reward per completion; None where the solution is not a detection answer."""
-    return _detection_reward("confidence", completions, solution, iou_threshold, compat)
+    return _detection_reward("confidence", completions, solution, iou_threshold)

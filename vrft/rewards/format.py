@@ -1,8 +1,8 @@
 """The format reward, shared by every task (official `grpo.py` L352-359, `grpo_classification.py` L101-107).
 
 1.0 when the whole completion, surrounding whitespace ignored, is `<think>...</think>` then only whitespace then
-`<answer>...</answer>` (the official regex under `re.fullmatch` with DOTALL), else 0.0. With `compat="official"`
-surrounding whitespace is not ignored (a trailing newline scores 0, as in the official code). It applies to every
+`<answer>...</answer>` (the official regex under `re.fullmatch` with DOTALL), else 0.0. In the official set
+(vrft.rewards.official) surrounding whitespace is not ignored (a trailing newline scores 0, as in the official code). It applies to every
 sample, so it never returns None. Leaves out: any check of what the answer holds (the task rewards do that).
 """
 
@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from vrft.rewards.base import REWARDS, check_compat
+from vrft.rewards.base import REWARDS
 from vrft.rewards.parse import completion_text
 
 FORMAT_PATTERN = r"<think>.*?</think>\s*<answer>.*?</answer>"  # official, under re.fullmatch with DOTALL
@@ -35,7 +35,6 @@ def format_score(text: str, strip: bool = True) -> float:
 
 
 @REWARDS.register("format")
-def format_reward(completions: Sequence[Any], compat: str = "hardened", **columns: Any) -> list[float | None]:
+def format_reward(completions: Sequence[Any], **columns: Any) -> list[float | None]:
     """TRL reward: the format score of each completion; dataset columns (and `solution`) are ignored."""
-    strip = check_compat(compat) == "hardened"
-    return [format_score(completion_text(c), strip) for c in completions]
+    return [format_score(completion_text(c)) for c in completions]

@@ -3,8 +3,8 @@
 The first `(x1,y1),(x2,y2)` of the answer is compared with the first of the solution, in whatever space both are
 written. An answer without a valid pair scores 0. Returns None for a solution that is not a grounding box. Leaves
 out: the official string-equality shortcut (identical boxes already give 2.0), its point-pairing bug for several
-boxes, its division by 1000 (GIoU is scale-free), and the math_verify pre-check; `compat="official"` keeps them
-all (`official`). Unlike the official code, a zero-area or reversed box scores 0 and decimal coordinates parse.
+boxes, its division by 1000 (GIoU is scale-free), and the math_verify pre-check; the official set keeps them
+all (vrft.rewards.official). Unlike the official code, a zero-area or reversed box scores 0 and decimal coordinates parse.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vrft.rewards.base import REWARDS, check_compat, per_sample
+from vrft.rewards.base import REWARDS, per_sample
 from vrft.rewards.boxes import Box, box_giou
-from vrft.rewards.official import official_giou
 from vrft.rewards.parse import (
     completion_text,
     extract_answer,
@@ -30,18 +29,12 @@ def giou_score(pred: Box | None, gt: Box) -> float:
 
 
 @REWARDS.register("giou")
-def giou_reward(
-    completions: Sequence[Any], solution: Sequence[Any], compat: str = "hardened", **columns: Any
-) -> list[float | None]:
-    """TRL reward: GIoU + 1 per completion; None where the solution holds no grounding box.
-    `compat="official"` scores as the official code does (`official.official_giou`)."""
-    official = check_compat(compat) == "official"
+def giou_reward(completions: Sequence[Any], solution: Sequence[Any], **columns: Any) -> list[float | None]:
+    """TRL reward: GIoU + 1 per completion; None where the solution holds no grounding box."""
 
     def one(c: Any, sol: Any) -> float | None:
         if not isinstance(sol, str) or solution_kind(sol) != "grounding":
             return None
-        if official:
-            return official_giou(completion_text(c), sol)
         gt = parse_grounding(solution_answer(sol))
         return giou_score(parse_grounding(extract_answer(completion_text(c))), gt)
 

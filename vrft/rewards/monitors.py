@@ -7,8 +7,8 @@
   against `gt_boxes_per_answer`;
 - classification samples: `strict_accuracy` (exact), `lenient_accuracy` (the paper's substring rule) and
   `lenient_strict_gap` (lenient - strict; growth means the policy learns to hedge).
-- every batch: `compat/<key>` and `compat/any`, how often each difference between `compat=hardened` and
-  `compat=official` had its condition met (see `compat`).
+- with `compat`: `compat/<key>` and `compat/any`, how often each difference between the hardened and the
+  official reward sets had its condition met (vrft.rewards.official.differences).
 Keys for a kind absent from the batch are left out; a rate with an empty denominator is 0.0. Leaves out:
 logging (the caller prefixes keys, e.g. `train/monitor/...`) and grounding-specific monitors.
 """
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from vrft.rewards.classification import accuracy_score
-from vrft.rewards.compat import compat_monitors
 from vrft.rewards.detection import gt_boxes
+from vrft.rewards.official.differences import compat_monitors
 from vrft.rewards.parse import (
     completion_text,
     dedup_boxes,
@@ -59,7 +59,9 @@ def _classification(answers: list[str | None], solutions: list[str]) -> dict[str
     return {"strict_accuracy": strict, "lenient_accuracy": lenient, "lenient_strict_gap": lenient - strict}
 
 
-def hack_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dict[str, float]:
+def hack_monitors(
+    completions: Sequence[Any], solutions: Sequence[Any], *, compat: bool = False
+) -> dict[str, float]:
     """Monitor rates over a batch (see the module docstring for the keys)."""
     if len(completions) != len(solutions):
         raise ValueError(f"hack_monitors: got {len(completions)} completions but {len(solutions)} solutions")
@@ -73,5 +75,6 @@ def hack_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dict[
         idx = [i for i, k in enumerate(kinds) if k == kind]
         if idx:
             out.update(fn([answers[i] for i in idx], [solutions[i] for i in idx]))
-    out.update(compat_monitors(completions, solutions))
+    if compat:
+        out.update(compat_monitors(completions, solutions))
     return out

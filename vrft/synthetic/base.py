@@ -2,7 +2,8 @@
 checked by a quality gate, and cached by recipe.
 
 A model config whose `path` is `synthetic:<experiment>` names the model that `python -m vrft
-experiment=<experiment>` trains (its `final_model/`). `base_model_path(cfg)` composes that experiment with the
+experiment=<experiment>` trains (its `final_model/`); `with_base_model(cfg)`, a step of vrft.assemble, puts that
+folder in its place. `base_model_path(cfg)` composes that experiment with the
 caller's world settings and cache folder, hashes the recipe (task with its world, model, algo, reward, trainer
 steps and precision, seed) and returns `<cache_dir>/bases/<experiment>-<hash>/final_model`. When that folder is
 missing, the experiment runs in a child process (its own run folder, log and logger run), its held-out
@@ -36,10 +37,6 @@ log = logging.getLogger(__name__)
 PREFIX = "synthetic:"
 RECIPE_VERSION = 1
 DEFAULT_GATE = 0.5
-
-
-def is_synthetic_path(path: str | None) -> bool:
-    return bool(path) and str(path).startswith(PREFIX)
 
 
 def _value(v: Any) -> str:
@@ -92,13 +89,23 @@ def recipe(run: RunCfg) -> dict:
         "model": d["model"],
         "algo": d["algo"],
         "reward": d["reward"],
-        "trainer": {k: d["trainer"][k] for k in ("max_steps", "precision", "cpu_isa")},
+        "trainer": {k: d["trainer"][k] for k in ("max_steps", "precision")},
+        "runtime": {"cpu_isa": d["runtime"]["cpu_isa"]},
         "seed": d["seed"],
     }
 
 
 def recipe_hash(rec: dict) -> str:
     return hashlib.sha256(json.dumps(rec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def with_base_model(cfg: RunCfg) -> RunCfg:
+    """`cfg` itself, or, where `model.path` is `synthetic:<experiment>`, `cfg` with the folder of the base model that
+    experiment trains (built now when missing: see the module doc)."""
+    if not (cfg.model.path or "").startswith(PREFIX):
+        return cfg
+    model = dataclasses.replace(cfg.model, path=str(base_model_path(cfg)))
+    return dataclasses.replace(cfg, model=model)
 
 
 def base_model_path(cfg: RunCfg) -> Path:
@@ -128,8 +135,8 @@ def _command(experiment: str, run_dir: Path, overrides: list[str], cfg: RunCfg) 
         *overrides,
         f"logger={cfg.logger.kind}",
     ]
-    if cfg.trainer.num_threads:
-        cmd.append(f"trainer.num_threads={cfg.trainer.num_threads}")
+    if cfg.runtime.num_threads:
+        cmd.append(f"runtime.num_threads={cfg.runtime.num_threads}")
     return cmd
 
 
