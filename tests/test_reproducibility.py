@@ -85,5 +85,46 @@ def test_pin_after_torch_is_reported_not_applied(caplog):
 
 
 def test_unknown_isa_is_a_config_error():
-    with pytest.raises(ConfigError, match="runtime.cpu_isa must be one of avx2, native"):
+    with pytest.raises(ConfigError, match="runtime.cpu_isa must be one of avx2, compatible, native"):
         isa_env("avx512")
+
+
+def fingerprint(tmp: Path, isa: str, seed: str) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "vrft.runtime.fingerprint",
+        "--cpu-isa",
+        isa,
+        "--cache-dir",
+        str(tmp / "cache"),
+    ]
+    done = subprocess.run(cmd, env=vrft_env(PYTHONHASHSEED=seed), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_fingerprint_repeats_on_one_machine_and_shows_mkls_branch(tmp_path):
+    """The kernels' bits are the same in every process of one machine (the guarantee vrft makes); MKL's
+    vendor-neutral branch (`compatible`) changes every matrix product and nothing elementwise, which the
+    comparison names as the first difference."""
+    from vrft.runtime.fingerprint import compare
+
+    a, b = fingerprint(tmp_path, "avx2", "1"), fingerprint(tmp_path, "avx2", "2")
+    assert a["probes"] == b["probes"] and a["env"]["MKL_CBWR"] == "AVX2"
+    c = fingerprint(tmp_path, "compatible", "3")
+    assert c["env"]["MKL_CBWR"] == "COMPATIBLE"
+    _, first = compare(a, c)
+    assert first == "mm_decode_16x256x768"
+    assert all(a["probes"][k] == c["probes"][k] for k in ("softmax", "exp", "layer_norm", "adamw_fused"))
+
+
+def test_compare_names_the_first_probe_that_differs():
+    from vrft.runtime.fingerprint import compare
+
+    a = {"probes": {"mm": "1", "softmax": "2", "model": "3"}}
+    b = {"probes": {"mm": "1", "softmax": "x", "model": "y"}}
+    lines, first = compare(a, b)
+    assert first == "softmax" and lines[0].endswith("same") and lines[2].endswith("DIFFERENT")
+    assert compare(a, a)[1] is None

@@ -1,12 +1,20 @@
-"""Pin the CPU instruction set of torch's kernels, so that a CPU run gives the same bits on every machine of a kind.
+"""Pin the CPU instruction set of torch's kernels, so that a CPU run gives the same bits on machines of a kind.
 
-Machines of one kind can differ in CPU generation (AVX2-only and AVX-512 x86-64 cores), and torch picks its
-vectorised ATen kernels (`ATEN_CPU_CAPABILITY`), oneDNN its JIT kernels (`ONEDNN_MAX_CPU_ISA`) and MKL its code
-path (`MKL_CBWR`) from the CPU it finds. Each choice rounds differently, so the same seed and data train different
-weights, and a few hundred GRPO steps turn a last-bit difference into a different result. `runtime.cpu_isa: avx2`
-(`conf/trainer/cpu.yaml`) sets all three to AVX2, which every x86-64 machine of this project's kind has, before
-torch is first imported; `native` leaves torch's own choice. The variables reach child processes (the synthetic
-base build) through the environment.
+Machines of one kind can differ in CPU vendor (Intel, AMD) and generation (AVX2-only, AVX-512), and torch picks
+its vectorised ATen kernels (`ATEN_CPU_CAPABILITY`), oneDNN its JIT kernels (`ONEDNN_MAX_CPU_ISA`) and MKL, which
+computes torch's float32 matrix products, its code branch (`MKL_CBWR`) from the CPU it finds. Each choice rounds
+differently, so the same seed and data train different weights, and a few hundred GRPO steps turn a last-bit
+difference into a different run. `runtime.cpu_isa` sets them before torch is first imported:
+
+- `avx2` (`conf/runtime/cpu.yaml`): all three to AVX2. MKL honours `MKL_CBWR=AVX2` on Intel CPUs only; on other
+  vendors it runs its AUTO branch (Intel's oneMKL guide, "Getting Started with Conditional Numerical
+  Reproducibility"), so AVX2-only and AVX-512 Intel machines agree with each other, AMD machines with each other,
+  and an Intel and an AMD machine differ in every matrix product (`python -m vrft.runtime.fingerprint` shows it).
+- `compatible`: ATen and oneDNN at AVX2 and MKL's COMPATIBLE branch, which Intel documents as the same on Intel
+  and non-Intel CPUs; its matrix products are slower (SSE2 code).
+- `native`: torch's own choice on each machine.
+
+The variables reach child processes (the synthetic base build) through the environment.
 
 Leaves out: GPU kernels (`trainer.deterministic`), the thread count (`runtime.num_threads`, which changes results
 too), other architectures (on aarch64 there is nothing to pin: a warning says so and the run goes on natively)
@@ -25,8 +33,11 @@ from vrft.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-ISAS = ("avx2", "native")
-_ENV = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}}
+ISAS = ("avx2", "compatible", "native")
+_ENV = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
+    "compatible": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"},
+}
 
 
 def isa_env(isa: str) -> dict[str, str]:
