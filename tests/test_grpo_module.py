@@ -162,9 +162,12 @@ def test_batch_semantics(tmp_path, cache_dir):
     module = parts.module()
     rollouts = [module.rollout_engine(policy, mb["inputs"], 3) for mb in batch["micro"]]
     assert [r.num_sequences for r in rollouts] == [6, 6]
-    # a group is one prompt: its G rows share the prompt ids
+    # a group is one prompt: its G rows share the prompt ids and the image; the next group shows another image
     r = rollouts[0]
-    assert torch.equal(r.prompt_ids[0], r.prompt_ids[2]) and not torch.equal(r.prompt_ids[0], r.prompt_ids[3])
+    assert torch.equal(r.prompt_ids[0], r.prompt_ids[2])
+    first, second = (r.rows([g]).vision["pixel_values"] for g in (0, 1))
+    half = first.shape[0] // 3
+    assert torch.equal(first[:half], first[2 * half :]) and not torch.equal(first[:half], second[:half])
     # the rollout's prefill is kept for the policy pass only when one micro-batch makes the step (peak memory)
     from vrft.grpo.module import Timer
 
