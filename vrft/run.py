@@ -18,7 +18,9 @@ import lightning as L
 import torch
 
 from vrft.assemble import assemble
-from vrft.checkpointing.layout import resume_point
+from vrft.checkpointing.callbacks import kept_line
+from vrft.checkpointing.disk import save_final
+from vrft.checkpointing.layout import checkpoint_root, resume_point
 from vrft.config import RunCfg
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 from vrft.runtime import after_torch
@@ -69,7 +71,10 @@ def run(cfg: RunCfg) -> dict:
             resumed_from=resume.step if resume else None,
         )
         if cfg.save_final_model:
-            save_final(module.policy, parts.processor, run_dir / "final_model")
+            kept = kept_line(
+                checkpoint_root(run_dir)
+            )  # the end-of-training checkpoint holds the trained weights
+            save_final(module.policy, parts.processor, run_dir / "final_model", kept)
     except BaseException:
         summary["status"] = "failed"
         write_summary(run_dir, summary, start)
@@ -168,10 +173,3 @@ def write_summary(run_dir: Path, summary: dict, start: float) -> None:
             ln[2:].strip() for ln in overrides.read_text().splitlines() if ln.startswith("- ")
         ]
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-
-
-def save_final(policy, processor, folder: Path) -> None:
-    """The trained policy in Hugging Face format (LoRA merged into the weights), with its processor."""
-    model = policy.merge_and_unload() if hasattr(policy, "merge_and_unload") else policy
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)

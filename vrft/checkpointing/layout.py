@@ -92,13 +92,13 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _temp_name(folder: Path, name: str) -> Path:
+def temp_name(folder: Path, name: str) -> Path:
     return folder / f"{_TMP}{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically: a temporary file in the same folder, fsync, os.replace."""
-    tmp = _temp_name(path.parent, path.name)
+    tmp = temp_name(path.parent, path.name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -127,7 +127,7 @@ def write_checkpoint(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_name(step)
-    tmp = _temp_name(root, final.name)
+    tmp = temp_name(root, final.name)
     try:
         tmp.mkdir()
         for name, write in writers.items():
@@ -143,7 +143,7 @@ def write_checkpoint(
         (tmp / META).write_text(json.dumps(info, indent=1))
         fsync_path(tmp / META)
         fsync_path(tmp)
-        _move_into_place(tmp, final)
+        move_into_place(tmp, final)
         fsync_path(root)
         write_text_atomic(root / LATEST, final.name + "\n")
     except BaseException:
@@ -153,12 +153,12 @@ def write_checkpoint(
     return Checkpoint(final, step)
 
 
-def _move_into_place(tmp: Path, final: Path) -> None:
+def move_into_place(tmp: Path, final: Path) -> None:
     """Rename `tmp` to `final`; an existing `final` (the same step written again) is set aside, then deleted."""
     if not final.exists():
         os.replace(tmp, final)
         return
-    old = _temp_name(final.parent, "old-" + final.name)
+    old = temp_name(final.parent, "old-" + final.name)
     os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
