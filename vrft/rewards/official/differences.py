@@ -4,8 +4,12 @@
 Each detector says whether a completion meets that row's condition, the condition under which the two modes
 may score it differently. `compat_monitors(completions, solutions)` returns, per key, the fraction of the batch
 that meets it (`compat/<key>`, logged as `train/hack/compat/<key>`) and `compat/any` (meets at least one), so a
-user sees whether a difference mattered in their run. `math_verify` is reported only when the `math-verify`
-package is installed and the call is on the main thread (math_verify needs SIGALRM). Leaves out: scoring itself (a detector tells that a condition held, not how much the
+user sees whether a difference mattered in their run. `math_verify` is reported only on request
+(`math_verify=True`, which training sets under `reward.compat=official` only), when the `math-verify` package is
+installed and the call is on the main thread (math_verify needs SIGALRM); its detector is bounded so that what a
+policy writes cannot stall training: completions over `MV_MAX_CHARS` characters are not checked (counted as not
+passing) and math_verify's own timeouts are cut to `MV_TIMEOUT_S` (parse and verify; the official reward keeps
+its defaults). Leaves out: scoring itself (a detector tells that a condition held, not how much the
 scores moved) and the classification `match` setting (`substring_label` counts where exact and substring
 disagree, whatever `match` is set to).
 """
@@ -80,8 +84,23 @@ def _grounding(test: Callable[[str, tuple[float, ...]], bool]) -> Detector:
     return detect
 
 
+MV_MAX_CHARS = (
+    1000  # longer completions skip the monitor's math_verify call (a 60-character power tower costs s)
+)
+MV_TIMEOUT_S = (
+    1  # math_verify's parsing_timeout and timeout_seconds (its defaults: 3); whole seconds (SIGALRM)
+)
+
+
+def math_verify_bounded(text: str, solution: str) -> bool:
+    """The official pre-check for the monitor only, bounded in input length and time (see the module doc)."""
+    if len(text) > MV_MAX_CHARS:
+        return False
+    return math_verify_passes(text, solution, timeout_s=MV_TIMEOUT_S)
+
+
 DIFFERENCES: dict[str, Detector] = {
-    "math_verify": lambda t, s, k, a: math_verify_passes(t, s),
+    "math_verify": lambda t, s, k, a: math_verify_bounded(t, s),
     "no_answer_block": lambda t, s, k, a: a is None,
     "multiline_answer": _multiline,
     "format_whitespace": lambda t, s, k, a: t != t.strip() and format_score(t) == 1.0,
@@ -110,7 +129,9 @@ def _mean(xs: Sequence[bool]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def compat_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dict[str, float]:
+def compat_monitors(
+    completions: Sequence[Any], solutions: Sequence[Any], *, math_verify: bool = True
+) -> dict[str, float]:
     """`compat/<key>` and `compat/any` over the completions whose solution is a string (see the module doc)."""
     rows = [
         (completion_text(c), s) for c, s in zip(completions, solutions, strict=True) if isinstance(s, str)
@@ -118,7 +139,9 @@ def compat_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dic
     if not rows:
         return {}
     with_mv = (
-        importlib.util.find_spec("math_verify") and threading.current_thread() is threading.main_thread()
+        math_verify
+        and importlib.util.find_spec("math_verify")
+        and threading.current_thread() is threading.main_thread()
     )
     keys = [k for k in DIFFERENCES if k != "math_verify" or with_mv]
     fired = []
