@@ -18,7 +18,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 
 from vrft.checkpointing.layout import move_into_place, temp_name
-from vrft.checkpointing.state import first_line
+from vrft.checkpointing.state import first_line, usual_mode
 from vrft.errors import CheckpointError
 
 WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
@@ -47,13 +47,16 @@ def write_failure(what: str, folder: Path, err: BaseException, kept: str) -> Che
 
 def save_final(policy, processor, folder: Path, kept: str) -> None:
     """The trained policy in Hugging Face format (LoRA merged into the weights) with its processor, written into
-    a temporary folder beside `folder` and renamed into place, so `folder` is never half-written."""
+        a temporary folder beside `folder` and renamed into place, so `folder` is never half-written; its safetensors
+    files get the mode the umask allows, as its other files."""
     folder = Path(folder)
     model = policy.merge_and_unload() if hasattr(policy, "merge_and_unload") else policy
     tmp = temp_name(folder.parent, folder.name)
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+        for path in tmp.rglob("*.safetensors"):
+            usual_mode(path)
         move_into_place(tmp, folder)
     except WRITE_ERRORS as err:
         shutil.rmtree(tmp, ignore_errors=True)

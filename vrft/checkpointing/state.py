@@ -14,6 +14,7 @@ states of multi-process runs (rank 0's are stored), and optimizer states sharded
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,14 @@ def save_policy(policy: torch.nn.Module, path: Path) -> None:
         )
     else:
         save_model(policy, str(path))  # drops tied duplicates (e.g. lm_head tied to the embeddings)
+    usual_mode(path)
+
+
+def usual_mode(path: Path) -> None:
+    """Give a file the mode the umask allows (safetensors creates its files 0600, unlike every other writer)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def load_policy(policy: torch.nn.Module, path: Path) -> None:
