@@ -67,6 +67,13 @@ def _invalid_entry(t: str, s: str, k: str, a: str | None) -> bool:
     return p.ok and any(not b.valid for b in p.boxes)
 
 
+def _truth_invalid_box(t: str, s: str, k: str, a: str | None) -> bool:
+    if k != "detection":
+        return False
+    gt = parse_detection(solution_answer(s), max_entries=None)
+    return gt.ok and any(b.position is None for b in gt.boxes)
+
+
 def _confidence_range(t: str, s: str, k: str, a: str | None) -> bool:
     return k == "detection" and a is not None and any(not 0 <= float(x) <= 1 for x in _CONF_RE.findall(a))
 
@@ -105,7 +112,9 @@ DIFFERENCES: dict[str, Detector] = {
     "multiline_answer": _multiline,
     "format_whitespace": lambda t, s, k, a: t != t.strip() and format_score(t) == 1.0,
     "label_whitespace": lambda t, s, k, a: k == "classification" and bool(a and _ODD_SPACE_RE.search(a)),
-    "empty_label": lambda t, s, k, a: k == "classification" and a == "",
+    "empty_label": lambda t, s, k, a: (  # what the official rule normalises to '' ('_', '  ', '___')
+        k == "classification" and a is not None and a.replace(" ", "").replace("_", "") == ""
+    ),
     "substring_label": lambda t, s, k, a: (
         k == "classification"
         and bool(a)
@@ -122,6 +131,12 @@ DIFFERENCES: dict[str, Detector] = {
     "grounding_zero_area": _grounding(lambda text, b: b[0] == b[2] or b[1] == b[3]),
     "grounding_reversed": _grounding(lambda text, b: b[0] > b[2] or b[1] > b[3]),
     "grounding_several_boxes": lambda t, s, k, a: k == "grounding" and len(INT_PAIR_RE.findall(a or t)) > 1,
+    # the ground-truth side
+    "truth_invalid_box": _truth_invalid_box,
+    "truth_no_answer_block": lambda t, s, k, a: k == "detection" and extract_answer(s) is None,
+    "truth_empty_label": lambda t, s, k, a: k == "classification" and solution_answer(s) == "",
+    "grounding_truth_decimal": lambda t, s, k, a: k == "grounding" and "." in (_first_pair(k, s) or ("",))[0],
+    "grounding_truth_several_boxes": lambda t, s, k, a: k == "grounding" and len(INT_PAIR_RE.findall(s)) > 1,
 }
 
 
