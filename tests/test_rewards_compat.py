@@ -378,3 +378,17 @@ def test_empty_label_monitor_counts_what_the_official_rule_normalises_to_nothing
         1.0,
     )
     assert compat_monitors([completion], [CLS_SOL])["compat/empty_label"] == 1.0
+
+
+@needs_math_verify
+def test_a_reversed_truth_box_is_a_truth_invalid_box_too():
+    completion = wrap(det((NEAR, 0.9)))
+    solution = f"<answer>{det((GT, 1), ((600, 600, 500, 500), 1))}</answer>"
+    assert (
+        _score("iou", completion, solution, "hardened"),
+        _score("iou", completion, solution, "official"),
+    ) == (
+        pytest.approx(0.95),
+        pytest.approx(0.475),
+    )
+    assert compat_monitors([completion], [solution])["compat/truth_invalid_box"] == 1.0
