@@ -211,7 +211,9 @@ def test_resume_after_a_finished_run_matches_one_longer_run(tmp_path, variant):
     whole, split = tmp_path / "whole", tmp_path / "split"
     run_inprocess([*run, "trainer.max_steps=4"], whole)
     first = run_inprocess([*run, "trainer.max_steps=2"], split)
-    again = run_inprocess([*run, "trainer.max_steps=4", "resume=true"], split)
+    again = run_inprocess(
+        [*run, "trainer.max_steps=4", "resume=true", "resume_allow=[trainer.max_steps]"], split
+    )
     assert first["steps"] == 2 and again["steps"] == 4 and again["resumed_from"] == 2
     ckpt = "checkpoints/step-00000004/"
     weights = load_file(split / ckpt / "policy.safetensors")

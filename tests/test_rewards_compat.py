@@ -72,6 +72,35 @@ ROWS = {
     "grounding_reversed": ("giou", wrap("(350,450),(0,0)"), GRD_SOL, 0.0, 4.9375),
     # official pairs (.1,.2) with (0,0): union .06, enclosing .04 -> GIoU 0.5 -> 1.5; hardened: the first box
     "grounding_several_boxes": ("giou", wrap("(100,200),(300,400),(0,0),(50,50)"), GRD_SOL, 2.0, 1.5),
+    # the ground-truth side. A zero-width truth box (a thin COCO box encoded to zero width) cannot be found:
+    # hardened leaves it out of max(n, m) -> 0.95 / 1; official counts it -> 0.95 / 2
+    "truth_invalid_box": (
+        "iou",
+        wrap(det((NEAR, 0.9))),
+        f"<answer>{det((GT, 1), ((500, 500, 500, 600), 1))}</answer>",
+        0.95,
+        0.475,
+    ),
+    # a truth written without <answer> tags: hardened reads it whole; the official parser finds no list -> 0
+    "truth_no_answer_block": ("iou", wrap(det((NEAR, 0.9))), det((GT, 1)), 0.95, 0.0),
+    # an empty truth label: '' is in every answer, so the official rule pays anything; hardened pays nothing
+    "truth_empty_label": ("accuracy", wrap("tulip"), "<answer></answer>", 0.0, 1.0),
+    # the official truth regex takes integers only and scores 0; hardened reads the decimal (GIoU as above)
+    "grounding_truth_decimal": (
+        "giou",
+        wrap("(100,200),(300,400)"),
+        "<answer> (100.5,200),(300,400) </answer>",
+        1.9975,
+        0.0,
+    ),
+    # official pairs the truth's first corner with its second box's; hardened takes the first box
+    "grounding_truth_several_boxes": (
+        "giou",
+        wrap("(100,200),(300,400)"),
+        "<answer> (100,200),(300,400),(0,0),(50,50) </answer>",
+        2.0,
+        1.5,
+    ),
 }
 
 
@@ -335,3 +364,31 @@ def test_compat_monitors_run_under_official_or_on_request(tmp_path, cache_dir):
         for extra in ([], ["reward.compat_monitors=true"], ["reward.compat=official"])
     ]
     assert on == [False, True, True]
+
+
+@needs_math_verify
+@pytest.mark.parametrize("answer", ["_", "___", " _ "])
+def test_empty_label_monitor_counts_what_the_official_rule_normalises_to_nothing(answer):
+    completion = wrap(answer)
+    assert (
+        _score("accuracy", completion, CLS_SOL, "hardened"),
+        _score("accuracy", completion, CLS_SOL, "official"),
+    ) == (
+        0.0,
+        1.0,
+    )
+    assert compat_monitors([completion], [CLS_SOL])["compat/empty_label"] == 1.0
+
+
+@needs_math_verify
+def test_a_reversed_truth_box_is_a_truth_invalid_box_too():
+    completion = wrap(det((NEAR, 0.9)))
+    solution = f"<answer>{det((GT, 1), ((600, 600, 500, 500), 1))}</answer>"
+    assert (
+        _score("iou", completion, solution, "hardened"),
+        _score("iou", completion, solution, "official"),
+    ) == (
+        pytest.approx(0.95),
+        pytest.approx(0.475),
+    )
+    assert compat_monitors([completion], [solution])["compat/truth_invalid_box"] == 1.0

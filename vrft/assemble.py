@@ -153,7 +153,8 @@ def build_rewards(cfg: RunCfg) -> Rewards:
     on request."""
     r = cfg.reward
     specs = tuple(RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in r.functions.items())
-    return Rewards(specs, reward_set(r.compat), r.compat_monitors or r.compat == "official")
+    official = r.compat == "official"
+    return Rewards(specs, reward_set(r.compat), r.compat_monitors or official, math_verify_monitor=official)
 
 
 def grpo_module(a: Assembly, loggers: list) -> GRPOModule:

@@ -176,6 +176,7 @@ class RunCfg:
     seed: int = 0
     save_final_model: bool = True
     resume: bool = False
+    resume_allow: list[str] = field(default_factory=list)
     experiment: Any = None
     sweep: Any = None
 

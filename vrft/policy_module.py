@@ -4,7 +4,9 @@ The optimizer is AdamW over trainable parameters with the algo's betas, eps and 
 with `algo.adam_fused`, as HF's default `adamw_torch_fused`); the schedule is
 linear decay to 0 over `max_steps` after `warmup_steps` (HF Trainer's default, used by the paper), or constant or
 cosine. `guarded_step` clips, checks every gradient is finite and skips (and counts) a step that is not, so a NaN
-never reaches the weights. Left out: optimizers other than AdamW, layer-wise learning rates.
+never reaches the weights. Under several processes every skip decision is agreed across ranks (`all_ranks`, one
+boolean all-reduce): a rank that skipped its backward alone would leave the others waiting forever in DDP's gradient
+all-reduce. Left out: optimizers other than AdamW, layer-wise learning rates.
 """
 
 from __future__ import annotations
@@ -79,6 +81,17 @@ class PolicyModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, fn)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def finite_everywhere(self, loss: torch.Tensor) -> bool:
+        """Whether `loss` is finite on every rank; call it on every rank before each backward."""
+        return self.all_ranks(bool(torch.isfinite(loss)))
+
+    def all_ranks(self, decision: bool) -> bool:
+        """True when `decision` holds on every rank (one boolean all-reduce; the value itself in one process)."""
+        trainer = self._trainer
+        return (
+            trainer.strategy.reduce_boolean_decision(decision, all=True) if trainer is not None else decision
+        )
+
     def guarded_step(self, loss_finite: bool) -> dict[str, float]:
         """Clip, then step when loss and every gradient are finite; else drop the gradients and count a skip."""
         opt = self.optimizers()
@@ -86,7 +99,7 @@ class PolicyModule(L.LightningModule):
         params = [p for p in self.policy.parameters() if p.requires_grad]
         grads = [p.grad for p in params if p.grad is not None]
         norm = torch.nn.utils.clip_grad_norm_(params, self.algo.grad_clip) if grads else torch.tensor(0.0)
-        ok = loss_finite and bool(torch.isfinite(norm))
+        ok = self.all_ranks(loss_finite and bool(torch.isfinite(norm)))
         lr = opt.param_groups[0]["lr"]
         if ok:
             opt.step()

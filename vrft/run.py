@@ -16,9 +16,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 
 from vrft.assemble import assemble
-from vrft.checkpointing.layout import resume_point
+from vrft.checkpointing.callbacks import kept_line
+from vrft.checkpointing.disk import save_final
+from vrft.checkpointing.layout import checkpoint_root, resume_point
+from vrft.checkpointing.run_config import keep_or_check
 from vrft.config import RunCfg
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 from vrft.runtime import after_torch
@@ -32,6 +36,13 @@ def run(cfg: RunCfg) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast
+    keep_or_check(  # the first life's config is kept; a resume that changes results is refused
+        run_dir,
+        config_dict(cfg),
+        resume.step if resume else None,
+        cfg.resume_allow,
+        writer=rank_zero_only.rank == 0,
+    )
     process = after_torch(cfg.runtime)  # threads and the kept heap (vrft.runtime)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     parts = assemble(cfg)  # policy, task data and evaluator (the synthetic base model built first if needed)
@@ -69,7 +80,10 @@ def run(cfg: RunCfg) -> dict:
             resumed_from=resume.step if resume else None,
         )
         if cfg.save_final_model:
-            save_final(module.policy, parts.processor, run_dir / "final_model")
+            kept = kept_line(
+                checkpoint_root(run_dir)
+            )  # the end-of-training checkpoint holds the trained weights
+            save_final(module.policy, parts.processor, run_dir / "final_model", kept)
     except BaseException:
         summary["status"] = "failed"
         write_summary(run_dir, summary, start)
@@ -168,10 +182,3 @@ def write_summary(run_dir: Path, summary: dict, start: float) -> None:
             ln[2:].strip() for ln in overrides.read_text().splitlines() if ln.startswith("- ")
         ]
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-
-
-def save_final(policy, processor, folder: Path) -> None:
-    """The trained policy in Hugging Face format (LoRA merged into the weights), with its processor."""
-    model = policy.merge_and_unload() if hasattr(policy, "merge_and_unload") else policy
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import lightning as L
 
+from vrft.checkpointing.disk import WRITE_ERRORS, write_failure
 from vrft.checkpointing.layout import Checkpoint, latest_checkpoint, write_checkpoint
 from vrft.checkpointing.state import Counters, restore, writers
-from vrft.errors import CheckpointError, DivergedError
+from vrft.errors import DivergedError
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +88,17 @@ class Checkpointer(L.Callback):
             )
             try:
                 ckpt = write_checkpoint(self.root, step, files, keep=self.keep)
-            except OSError as err:
-                last = latest_checkpoint(self.root)
-                kept = (
-                    f"the last complete checkpoint is {last.path}"
-                    if last
-                    else "no complete checkpoint exists"
-                )
-                raise CheckpointError(
-                    f"cannot write checkpoint step {step} under {self.root}: {err.strerror or err}; {kept}"
-                ) from None
+            except WRITE_ERRORS as err:  # a full disk: OSError, torch's RuntimeError, SafetensorError
+                raise write_failure(f"checkpoint step {step}", self.root, err, kept_line(self.root)) from None
             log.info("checkpoint %s", ckpt.path)
         trainer.strategy.barrier("vrft-checkpoint")
         self.last_saved = step
+
+
+def kept_line(root: Path) -> str:
+    """What survives a failed write: the newest complete checkpoint under `root`, or that there is none."""
+    last = latest_checkpoint(root)
+    return f"the last complete checkpoint is {last.path}" if last else "no complete checkpoint exists"
 
 
 def set_global_step(trainer: L.Trainer, step: int) -> None:

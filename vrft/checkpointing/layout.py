@@ -11,6 +11,8 @@ the folder are fsynced, the folder is renamed into place (`os.replace`, atomic o
 is replaced the same way last. Only then are older folders beyond `keep` deleted, so a crash at any moment leaves
 the previous complete checkpoint intact. A folder named `step-*` is complete by construction; `meta.json`, the
 last file written, is checked as well. Temporary folders of a crashed write are deleted by the next write.
+`meta.json` holds each file's size and SHA-256 (`vrft.checkpointing.integrity`); a resume takes the newest checkpoint
+that verifies, reporting each newer damaged one in one line, and pruning never deletes the newest verified one.
 Left out: what goes into a checkpoint (`vrft.checkpointing.state`), the Lightning hooks that call this
 (`vrft.checkpointing.callbacks`), remote storage, and checkpoints shared by several runs.
 """
@@ -18,6 +20,7 @@ Left out: what goes into a checkpoint (`vrft.checkpointing.state`), the Lightnin
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,7 +30,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from vrft.checkpointing.integrity import checksums, damage
 from vrft.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
@@ -86,13 +92,13 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _temp_name(folder: Path, name: str) -> Path:
+def temp_name(folder: Path, name: str) -> Path:
     return folder / f"{_TMP}{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically: a temporary file in the same folder, fsync, os.replace."""
-    tmp = _temp_name(path.parent, path.name)
+    tmp = temp_name(path.parent, path.name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -121,7 +127,7 @@ def write_checkpoint(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_name(step)
-    tmp = _temp_name(root, final.name)
+    tmp = temp_name(root, final.name)
     try:
         tmp.mkdir()
         for name, write in writers.items():
@@ -132,37 +138,40 @@ def write_checkpoint(
             "files": sorted(writers),
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **(meta or {}),
+            "sha256": checksums(tmp, writers),  # read back from disk: the sums are of what landed there
         }
         (tmp / META).write_text(json.dumps(info, indent=1))
         fsync_path(tmp / META)
         fsync_path(tmp)
-        _move_into_place(tmp, final)
+        move_into_place(tmp, final)
         fsync_path(root)
         write_text_atomic(root / LATEST, final.name + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    prune(root, keep)
+    prune(root, keep, verified=final)
     return Checkpoint(final, step)
 
 
-def _move_into_place(tmp: Path, final: Path) -> None:
+def move_into_place(tmp: Path, final: Path) -> None:
     """Rename `tmp` to `final`; an existing `final` (the same step written again) is set aside, then deleted."""
     if not final.exists():
         os.replace(tmp, final)
         return
-    old = _temp_name(final.parent, "old-" + final.name)
+    old = temp_name(final.parent, "old-" + final.name)
     os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def prune(root: Path, keep: int) -> None:
-    """Delete complete checkpoints beyond the newest `keep` (never the one `latest` names) and stale temp files."""
+def prune(root: Path, keep: int, verified: Path | None = None) -> None:
+    """Delete complete checkpoints beyond the newest `keep` and stale temp files; never the one `latest` names, nor
+    the newest that verifies (`verified`, a folder just written and checksummed from disk, or found here)."""
     done = complete_checkpoints(root)
     named = read_latest(root)
+    good = verified if verified is not None else newest_verified(done)
     for ckpt in done[: max(0, len(done) - max(1, keep))]:
-        if ckpt.path.name != named:
+        if ckpt.path.name != named and ckpt.path != good:
             shutil.rmtree(ckpt.path, ignore_errors=True)
     for child in root.iterdir():  # left by a write that was killed
         if child.name.startswith(_TMP) and child.is_dir():
@@ -171,22 +180,40 @@ def prune(root: Path, keep: int) -> None:
             child.unlink(missing_ok=True)
 
 
+def newest_verified(done: list[Checkpoint]) -> Path | None:
+    """The newest of `done` (oldest first) whose files match their checksums; checks from the newest down."""
+    for ckpt in reversed(done):
+        if damage(ckpt.path) is None:
+            return ckpt.path
+    return None
+
+
 def resume_point(run_dir: Path | str, resume: bool) -> Checkpoint | None:
     """The checkpoint a run continues from (resume=true), after checking the run folder fits the request.
 
-    resume=true needs a complete checkpoint; resume=false refuses a folder that already holds checkpoints,
-    so a finished or crashed run is never overwritten by accident.
+    resume=true needs a complete checkpoint whose files verify: the newest such is used, and each newer damaged
+    one is reported in one line; resume=false refuses a folder that already holds checkpoints, so a finished or
+    crashed run is never overwritten by accident.
     """
     root = checkpoint_root(run_dir)
-    last = latest_checkpoint(root)
-    if resume and last is None:
+    done = complete_checkpoints(root)
+    if not resume and done:
+        raise CheckpointError(
+            f"{run_dir} already holds checkpoints (newest {done[-1].path.name}); set resume=true to "
+            "continue that run, or choose another hydra.run.dir"
+        )
+    if not resume:
+        return None
+    if not done:
         raise CheckpointError(
             f"resume=true but {root} holds no complete checkpoint; set hydra.run.dir to the "
             "folder of the run to continue"
         )
-    if not resume and last is not None:
-        raise CheckpointError(
-            f"{run_dir} already holds checkpoints (newest {last.path.name}); set resume=true to "
-            "continue that run, or choose another hydra.run.dir"
-        )
-    return last
+    problems = []
+    for ckpt in reversed(done):
+        problem = damage(ckpt.path)
+        if problem is None:
+            return ckpt
+        problems.append(f"{ckpt.path.name}: {problem}")
+        log.warning("checkpoint %s is damaged (%s); trying the one before", ckpt.path, problem)
+    raise CheckpointError(f"resume=true but no checkpoint under {root} verifies ({'; '.join(problems)})")

@@ -14,6 +14,7 @@ states of multi-process runs (rank 0's are stored), and optimizer states sharded
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,14 @@ def save_policy(policy: torch.nn.Module, path: Path) -> None:
         )
     else:
         save_model(policy, str(path))  # drops tied duplicates (e.g. lm_head tied to the embeddings)
+    usual_mode(path)
+
+
+def usual_mode(path: Path) -> None:
+    """Give a file the mode the umask allows (safetensors creates its files 0600, unlike every other writer)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def load_policy(policy: torch.nn.Module, path: Path) -> None:
@@ -66,10 +75,17 @@ def load_policy(policy: torch.nn.Module, path: Path) -> None:
                 raise RuntimeError(f"missing {adapter[:3]}, unexpected {list(result.unexpected_keys)[:3]}")
         else:
             load_model(policy, str(path), strict=True)
-    except (RuntimeError, OSError, ValueError) as err:
+    except Exception as err:  # safetensors raises its own SafetensorError for a damaged file
         raise CheckpointError(
-            f"{path}: does not fit the policy (another model or LoRA setting?): {str(err).splitlines()[0]}"
+            f"{path}: cannot be loaded into the policy (another model or LoRA setting, or a damaged file): "
+            f"{first_line(err)}"
         ) from None
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, or its type when the message is empty (a zero-byte file's EOFError)."""
+    lines = str(err).splitlines()
+    return lines[0] if lines and lines[0].strip() else type(err).__name__
 
 
 def rng_state() -> dict:
@@ -118,7 +134,7 @@ def load_file(path: Path):
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing from the checkpoint") from None
     except Exception as err:  # unpickling errors of a damaged or foreign file come in many types
-        raise CheckpointError(f"{path}: cannot be read ({str(err).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: cannot be read ({first_line(err)})") from None
 
 
 def restore(folder: Path, policy, optimizer, scheduler) -> Counters:

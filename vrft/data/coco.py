@@ -9,7 +9,11 @@ paper does. Which categories an image is asked about is the `query` protocol:
   with the selection (names the JSON does not know are ignored and counted in a warning).
 
 Boxes are COCO `[x, y, w, h]` turned into absolute `(x1, y1, x2, y2)`; crowd boxes and boxes of zero width
-or height are left out. COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
+or height are left out. A box reaching past its image is clipped to the image's edges (counted in a warning). Bad
+data stops the read with one line naming the file and annotation or image (`data.skip_bad=true`: the query or
+image is skipped and counted instead): a non-finite or negative-size box, a box wholly outside its image (it would
+otherwise train the query as "No Objects"), and an image path that is absolute or climbs out of the image folder
+with `..`. COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
 is the last part of `coco_url` (as the paper's LVIS script does), looked up in `image_dir/<coco_url folder>`
 when that folder exists (image_dir = the COCO root, as detectron2 does; LVIS v1 val uses train2017 and
 val2017 images), in the sibling folder when image_dir is another COCO split folder, else in `image_dir`.
@@ -24,6 +28,7 @@ import contextlib
 import difflib
 import io
 import logging
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,7 @@ def read_detection(
     query: str = "gt",
     exist_map: Mapping[Any, list[str]] | Path | str | None = None,
     kind: str = "coco",
+    skip_bad: bool = False,
 ) -> list[DetectionRecord]:
     """Detection queries of `ann_json` for the selected `categories` (None = all), by image then selection.
 
@@ -67,18 +73,62 @@ def read_detection(
     require_path(image_dir, "the COCO 2017 image folder", IMAGES_WHERE)
     _validate(data, ann_json, kind)
     selected = select_categories(data["categories"], categories, ann_json)
-    boxes = _boxes_by_image(data, ann_json)
+    bad = BadData(ann_json, skip_bad)
+    boxes = _boxes_by_image(data, ann_json, bad)
     asked = _asker(query, exist_map, data, selected, boxes, ann_json)
     paths = _ImagePaths(image_dir, kind)
     records = []
-    for img in data["images"]:
-        path = paths(img)
+    for i, img in enumerate(data["images"]):
+        path = bad.check(lambda img=img, i=i: paths(img, f"{ann_json}: images[{i}] (id {img['id']})"), None)
+        if path is None:
+            continue
         for cat_id, name in asked(img["id"]):
+            if (img["id"], cat_id) in bad.queries:
+                continue
             found = tuple(boxes.get(img["id"], {}).get(cat_id, ()))
             records.append(
                 DetectionRecord(path, img["id"], int(img["width"]), int(img["height"]), cat_id, name, found)
             )
+    bad.report()
     return records
+
+
+class BadBox(DataError):
+    """An annotation or image entry the reader cannot use."""
+
+
+class BadData:
+    """Raise on bad data, or (skip_bad) count it, remember the skipped (image, category) queries and log once."""
+
+    def __init__(self, path: Path, skip_bad: bool):
+        self.path, self.skip_bad = path, skip_bad
+        self.skipped: list[str] = []
+        self.queries: set[tuple[Any, Any]] = set()
+        self.clipped = 0
+
+    def check(self, fn, query: tuple[Any, Any] | None):
+        try:
+            return fn()
+        except BadBox as err:
+            if not self.skip_bad:
+                raise DataError(f"{err} (set data.skip_bad=true to skip and count bad annotations)") from None
+            self.skipped.append(str(err))
+            if query is not None:
+                self.queries.add(query)
+            return None
+
+    def report(self) -> None:
+        if self.clipped:
+            log.warning(
+                "%s: clipped %d boxes that reached past their image to its edges", self.path, self.clipped
+            )
+        if self.skipped:
+            log.warning(
+                "%s: skipped %d bad annotations or images (data.skip_bad=true); first: %s",
+                self.path,
+                len(self.skipped),
+                self.skipped[0],
+            )
 
 
 def load_exist_map(path: Path | str) -> dict[str, list[str]]:
@@ -134,15 +184,27 @@ def _validate(data: Any, path: Path, kind: str) -> None:
             need(cat, key, path, f"categories[{i}]")
 
 
-def _xyxy(bbox: Any, path: Path, ann: dict) -> Box | None:
-    """COCO [x, y, w, h] -> (x1, y1, x2, y2); None for a zero-size box."""
+def _xyxy(bbox: Any, path: Path, ann: dict, size: tuple[float, float]) -> tuple[Box | None, bool]:
+    """COCO [x, y, w, h] -> ((x1, y1, x2, y2) clipped to the image of `size`, whether it was clipped); None for a
+    zero-size box; BadBox for a non-finite, negative-size or wholly outside box."""
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
         raise DataError(f"{path}: annotation {ann.get('id', '?')} has bbox {bbox!r}; expected [x, y, w, h]")
     x, y, w, h = (float(v) for v in bbox)
-    return (x, y, x + w, y + h) if w > 0 and h > 0 else None
+    where = f"{path}: annotation {ann.get('id', '?')} (image {ann['image_id']}) has bbox {bbox!r}"
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise BadBox(f"{where}: not a finite number")
+    if w < 0 or h < 0:
+        raise BadBox(f"{where}: negative width or height")
+    if w == 0 or h == 0:
+        return None, False
+    W, H = size
+    box = (max(0.0, x), max(0.0, y), min(W, x + w), min(H, y + h))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise BadBox(f"{where}: wholly outside its {W:g}x{H:g} image")
+    return box, box != (x, y, x + w, y + h)
 
 
-def _boxes_by_image(data: dict, path: Path) -> dict[int, dict[int, list[Box]]]:
+def _boxes_by_image(data: dict, path: Path, bad: BadData) -> dict[int, dict[int, list[Box]]]:
     """{image_id: {category_id: [xyxy, ...]}} over non-crowd annotations, indexed by pycocotools."""
     coco = COCO()
     coco.dataset = data
@@ -154,9 +216,19 @@ def _boxes_by_image(data: dict, path: Path) -> dict[int, dict[int, list[Box]]]:
             raise DataError(
                 f"{path}: annotation {anns[0].get('id', '?')} refers to unknown image_id {image_id}"
             )
+        img = coco.imgs[image_id]
         for ann in anns:
-            box = _xyxy(ann["bbox"], path, ann)
-            if box is not None and not ann.get("iscrowd", 0):
+            if ann.get("iscrowd", 0):
+                continue
+            size = (float(img["width"]), float(img["height"]))
+            query = (image_id, ann["category_id"])
+            check = lambda ann=ann, size=size: _xyxy(ann["bbox"], path, ann, size)  # noqa: E731
+            box, clipped = bad.check(check, query) or (
+                None,
+                False,
+            )  # skipped: the query goes, not just the box
+            bad.clipped += clipped
+            if box is not None:
                 out.setdefault(image_id, {}).setdefault(ann["category_id"], []).append(box)
     return out
 
@@ -209,9 +281,17 @@ class _ImagePaths:
             self._folders[name] = next((c for c in candidates if c is not None and c.is_dir()), d)
         return self._folders[name]
 
-    def __call__(self, img: dict) -> str:
+    def __call__(self, img: dict, entry: str) -> str:
+        """The image file; BadBox for a name that is absolute or climbs out of the folder (`..`)."""
         if self.kind == "coco" or "file_name" in img:
-            return str(self.image_dir / img["file_name"])
+            return str(self.image_dir / self._inside(str(img["file_name"]), entry))
         parts = str(img["coco_url"]).rstrip("/").split("/")
         folder = parts[-2] if len(parts) >= 2 else ""
-        return str(self._folder(folder) / parts[-1])
+        return str(
+            self._folder(self._inside(folder, entry) if folder else "") / self._inside(parts[-1], entry)
+        )
+
+    def _inside(self, name: str, entry: str) -> str:
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BadBox(f"{entry} names image {name!r}, outside the image folder {self.image_dir}")
+        return name

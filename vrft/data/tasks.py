@@ -51,7 +51,13 @@ def _detection(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
     cats = task.categories if train else (task.eval_categories or task.categories)
     query = task.train_query if train else task.query
     return read_detection(
-        split.path, split.images or "", cats, query=query, exist_map=task.exist_map, kind=split.reader
+        split.path,
+        split.images or "",
+        cats,
+        query=query,
+        exist_map=task.exist_map,
+        kind=split.reader,
+        skip_bad=skip_bad,
     )
 
 

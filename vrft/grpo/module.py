@@ -176,7 +176,7 @@ class GRPOModule(PolicyModule):
                     importance_sampling_level=self.algo.importance_sampling_level,
                     return_metrics=True,
                 )
-                finite = finite and bool(torch.isfinite(loss))
+                finite = self.finite_everywhere(loss) and finite  # every rank reduces
                 if finite:
                     with timer.part("backward"):
                         self.manual_backward(loss * w)

@@ -56,6 +56,8 @@ def score_rollouts(
         solutions = cols.pop("solution")
         names, matrix = score(completions, solutions, rewards.specs, rewards.registry, **cols)
         totals = weighted_total(matrix, rewards.weights)
-        monitors = hack_monitors(completions, solutions, compat=rewards.compat_monitors)
+        monitors = hack_monitors(
+            completions, solutions, compat=rewards.compat_monitors, math_verify=rewards.math_verify_monitor
+        )
         out.append(Scores(names, matrix, totals, completions, monitors))
     return out

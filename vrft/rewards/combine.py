@@ -35,6 +35,9 @@ class Rewards:
     specs: tuple[RewardSpec, ...]
     registry: Registry
     compat_monitors: bool
+    math_verify_monitor: bool = (
+        False  # compat/math_verify: under `official` only (the reward runs it there anyway)
+    )
 
     def fns(self) -> list[BoundReward]:
         return reward_fns(self.specs, self.registry)

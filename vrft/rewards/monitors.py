@@ -60,7 +60,7 @@ def _classification(answers: list[str | None], solutions: list[str]) -> dict[str
 
 
 def hack_monitors(
-    completions: Sequence[Any], solutions: Sequence[Any], *, compat: bool = False
+    completions: Sequence[Any], solutions: Sequence[Any], *, compat: bool = False, math_verify: bool = False
 ) -> dict[str, float]:
     """Monitor rates over a batch (see the module docstring for the keys)."""
     if len(completions) != len(solutions):
@@ -76,5 +76,5 @@ def hack_monitors(
         if idx:
             out.update(fn([answers[i] for i in idx], [solutions[i] for i in idx]))
     if compat:
-        out.update(compat_monitors(completions, solutions))
+        out.update(compat_monitors(completions, solutions, math_verify=math_verify))
     return out

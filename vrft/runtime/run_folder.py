@@ -5,7 +5,9 @@ Hydra creates the run folder (and writes `.hydra/`) before vrft's code runs, so 
 would end in Hydra's stack trace; `RunFolderCheck` prints the same one line as every other user error
 (`vrft: error: ...`, exit code 2). It checks the nearest existing ancestor of the folder (a folder, writable)
 without creating anything. It also points matplotlib's font cache (imported by Lightning's torchmetrics) at
-`paths.cache_dir` unless MPLCONFIGDIR is set, so nothing lands in $HOME. Left out: running out of space later
+`paths.cache_dir` unless MPLCONFIGDIR is set, so nothing lands in $HOME, and torch.compile's caches (inductor, triton)
+at `paths.cache_dir/torch_compile` unless TORCHINDUCTOR_CACHE_DIR / TRITON_CACHE_DIR are set (they default to
+$TMPDIR). Left out: running out of space later
 (checkpoint writes report that themselves), and runs started without Hydra (`vrft.run.run` called directly).
 """
 
@@ -42,6 +44,9 @@ def keep_caches_inside(config: DictConfig) -> None:
     cache = OmegaConf.select(config, "paths.cache_dir")
     if cache:
         os.environ.setdefault("MPLCONFIGDIR", str(Path(str(cache)) / "matplotlib"))
+        compiled = Path(str(cache)) / "torch_compile"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(compiled / "inductor"))
+        os.environ.setdefault("TRITON_CACHE_DIR", str(compiled / "triton"))
 
 
 class RunFolderCheck(Callback):

@@ -20,7 +20,7 @@ class SFTModule(PolicyModule):
         loss_sum, finite = 0.0, True
         for mb, n in zip(micro, counts, strict=True):
             loss = self.token_loss(mb["inputs"])
-            finite = finite and bool(torch.isfinite(loss))
+            finite = self.finite_everywhere(loss) and finite  # every rank reduces
             if finite:
                 self.manual_backward(loss * (n / total))
             loss_sum += float(loss.detach()) * n / total

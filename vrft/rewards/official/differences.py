@@ -4,8 +4,12 @@
 Each detector says whether a completion meets that row's condition, the condition under which the two modes
 may score it differently. `compat_monitors(completions, solutions)` returns, per key, the fraction of the batch
 that meets it (`compat/<key>`, logged as `train/hack/compat/<key>`) and `compat/any` (meets at least one), so a
-user sees whether a difference mattered in their run. `math_verify` is reported only when the `math-verify`
-package is installed and the call is on the main thread (math_verify needs SIGALRM). Leaves out: scoring itself (a detector tells that a condition held, not how much the
+user sees whether a difference mattered in their run. `math_verify` is reported only on request
+(`math_verify=True`, which training sets under `reward.compat=official` only), when the `math-verify` package is
+installed and the call is on the main thread (math_verify needs SIGALRM); its detector is bounded so that what a
+policy writes cannot stall training: completions over `MV_MAX_CHARS` characters are not checked (counted as not
+passing) and math_verify's own timeouts are cut to `MV_TIMEOUT_S` (parse and verify; the official reward keeps
+its defaults). Leaves out: scoring itself (a detector tells that a condition held, not how much the
 scores moved) and the classification `match` setting (`substring_label` counts where exact and substring
 disagree, whatever `match` is set to).
 """
@@ -63,6 +67,13 @@ def _invalid_entry(t: str, s: str, k: str, a: str | None) -> bool:
     return p.ok and any(not b.valid for b in p.boxes)
 
 
+def _truth_invalid_box(t: str, s: str, k: str, a: str | None) -> bool:
+    if k != "detection":
+        return False
+    gt = parse_detection(solution_answer(s), max_entries=None)
+    return gt.ok and any(b.position is None for b in gt.boxes)
+
+
 def _confidence_range(t: str, s: str, k: str, a: str | None) -> bool:
     return k == "detection" and a is not None and any(not 0 <= float(x) <= 1 for x in _CONF_RE.findall(a))
 
@@ -80,13 +91,30 @@ def _grounding(test: Callable[[str, tuple[float, ...]], bool]) -> Detector:
     return detect
 
 
+MV_MAX_CHARS = (
+    1000  # longer completions skip the monitor's math_verify call (a 60-character power tower costs s)
+)
+MV_TIMEOUT_S = (
+    1  # math_verify's parsing_timeout and timeout_seconds (its defaults: 3); whole seconds (SIGALRM)
+)
+
+
+def math_verify_bounded(text: str, solution: str) -> bool:
+    """The official pre-check for the monitor only, bounded in input length and time (see the module doc)."""
+    if len(text) > MV_MAX_CHARS:
+        return False
+    return math_verify_passes(text, solution, timeout_s=MV_TIMEOUT_S)
+
+
 DIFFERENCES: dict[str, Detector] = {
-    "math_verify": lambda t, s, k, a: math_verify_passes(t, s),
+    "math_verify": lambda t, s, k, a: math_verify_bounded(t, s),
     "no_answer_block": lambda t, s, k, a: a is None,
     "multiline_answer": _multiline,
     "format_whitespace": lambda t, s, k, a: t != t.strip() and format_score(t) == 1.0,
     "label_whitespace": lambda t, s, k, a: k == "classification" and bool(a and _ODD_SPACE_RE.search(a)),
-    "empty_label": lambda t, s, k, a: k == "classification" and a == "",
+    "empty_label": lambda t, s, k, a: (  # what the official rule normalises to '' ('_', '  ', '___')
+        k == "classification" and a is not None and a.replace(" ", "").replace("_", "") == ""
+    ),
     "substring_label": lambda t, s, k, a: (
         k == "classification"
         and bool(a)
@@ -103,6 +131,12 @@ DIFFERENCES: dict[str, Detector] = {
     "grounding_zero_area": _grounding(lambda text, b: b[0] == b[2] or b[1] == b[3]),
     "grounding_reversed": _grounding(lambda text, b: b[0] > b[2] or b[1] > b[3]),
     "grounding_several_boxes": lambda t, s, k, a: k == "grounding" and len(INT_PAIR_RE.findall(a or t)) > 1,
+    # the ground-truth side
+    "truth_invalid_box": _truth_invalid_box,
+    "truth_no_answer_block": lambda t, s, k, a: k == "detection" and extract_answer(s) is None,
+    "truth_empty_label": lambda t, s, k, a: k == "classification" and solution_answer(s) == "",
+    "grounding_truth_decimal": lambda t, s, k, a: k == "grounding" and "." in (_first_pair(k, s) or ("",))[0],
+    "grounding_truth_several_boxes": lambda t, s, k, a: k == "grounding" and len(INT_PAIR_RE.findall(s)) > 1,
 }
 
 
@@ -110,7 +144,9 @@ def _mean(xs: Sequence[bool]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def compat_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dict[str, float]:
+def compat_monitors(
+    completions: Sequence[Any], solutions: Sequence[Any], *, math_verify: bool = True
+) -> dict[str, float]:
     """`compat/<key>` and `compat/any` over the completions whose solution is a string (see the module doc)."""
     rows = [
         (completion_text(c), s) for c, s in zip(completions, solutions, strict=True) if isinstance(s, str)
@@ -118,7 +154,9 @@ def compat_monitors(completions: Sequence[Any], solutions: Sequence[Any]) -> dic
     if not rows:
         return {}
     with_mv = (
-        importlib.util.find_spec("math_verify") and threading.current_thread() is threading.main_thread()
+        math_verify
+        and importlib.util.find_spec("math_verify")
+        and threading.current_thread() is threading.main_thread()
     )
     keys = [k for k in DIFFERENCES if k != "math_verify" or with_mv]
     fired = []

@@ -30,8 +30,9 @@ from vrft.errors import ConfigError
 INT_PAIR_RE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)")  # grpo_lisa.py
 
 
-def math_verify_passes(text: str, solution: str) -> bool:
+def math_verify_passes(text: str, solution: str, timeout_s: int | None = None) -> bool:
     """The official pre-check: `float(verify(parse(text), parse(solution))) > 0`; any exception is False.
+    `timeout_s` replaces math_verify's own parse and verify timeouts (None: its defaults, as the official code).
 
     math_verify times its parsing with SIGALRM, which works only in the main thread; elsewhere every call would
     fail and so silently skip the pre-check, so this raises instead."""
@@ -46,7 +47,10 @@ def math_verify_passes(text: str, solution: str) -> bool:
             "the official math_verify pre-check runs only in the main thread (it uses SIGALRM)"
         )
     try:
-        return float(verify(parse(text), parse(solution))) > 0
+        if timeout_s is None:
+            return float(verify(parse(text), parse(solution))) > 0
+        first, second = parse(text, parsing_timeout=timeout_s), parse(solution, parsing_timeout=timeout_s)
+        return float(verify(first, second, timeout_seconds=timeout_s)) > 0
     except Exception:
         return False
 
