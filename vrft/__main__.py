@@ -1,7 +1,7 @@
 """`python -m vrft [overrides]`: the Hydra entry point. Composes `conf/` (+ experiments/, sweeps/) and runs.
 
 A user error (an unknown preset, a bad config value, missing data or model) ends the process with one line on
-stderr and exit code 2;
+stderr and exit code 2; Ctrl-C or SIGTERM ends it with 130 or 143 after a checkpoint (vrft.runtime.signals);
 everything else is `vrft.run`.
 """
 
@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from vrft.errors import VrftError
 from vrft.paths import CONF_DIR
 from vrft.runtime import before_torch
+from vrft.runtime.signals import Interrupted
 
 log = logging.getLogger("vrft")
 
@@ -49,6 +50,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
         log.error("%s", err)
         print(f"vrft: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as stop:  # Ctrl-C: 130, SIGTERM: 143, as a shell reports them
+        sys.exit(stop.exit_code)
     return summary.get("final")
 
 
