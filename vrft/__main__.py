@@ -1,6 +1,7 @@
 """`python -m vrft [overrides]`: the Hydra entry point. Composes `conf/` (+ experiments/, sweeps/) and runs.
 
-A user error (bad config value, missing data or model) ends the process with one line on stderr and exit code 2;
+A user error (an unknown preset, a bad config value, missing data or model) ends the process with one line on
+stderr and exit code 2; Ctrl-C or SIGTERM ends it with 130 or 143 after a checkpoint (vrft.runtime.signals);
 everything else is `vrft.run`.
 """
 
@@ -16,12 +17,24 @@ from omegaconf import DictConfig
 from vrft.errors import VrftError
 from vrft.paths import CONF_DIR
 from vrft.runtime import before_torch
+from vrft.runtime.signals import Interrupted
 
 log = logging.getLogger("vrft")
 
 
+def main() -> float | None:
+    """The console entry point: presets named on the command line checked, then Hydra."""
+    from vrft.presets import unknown_preset
+
+    bad = unknown_preset(sys.argv[1:])
+    if bad:
+        print(f"vrft: error: {bad}", file=sys.stderr)
+        sys.exit(2)
+    return hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     from vrft.config import load_config, load_runtime
 
     default_sweep_group(cfg)
@@ -37,6 +50,8 @@ def main(cfg: DictConfig) -> float | None:
         log.error("%s", err)
         print(f"vrft: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as stop:  # Ctrl-C: 130, SIGTERM: 143, as a shell reports them
+        sys.exit(stop.exit_code)
     return summary.get("final")
 
 

@@ -41,6 +41,7 @@ from vrft.rollout.engines import build_engine
 from vrft.rollout.logps import LogProbs
 from vrft.rollout.sampling import Tokens, generation_tokens
 from vrft.runtime.backends import check_run_backends, check_trainer_backend
+from vrft.runtime.signals import StopOnSignal
 from vrft.sft import SFTModule
 from vrft.synthetic.base import with_base_model
 
@@ -74,10 +75,17 @@ class Assembly:
             start_step=start_step,
         )
 
-    def trainer(self, loggers: list = (), *, resume_from: Checkpoint | None = None) -> L.Trainer:
-        """The Lightning Trainer writing into the run folder (`paths.output_dir`)."""
+    def trainer(
+        self, loggers: list = (), *, resume_from: Checkpoint | None = None, stop: StopOnSignal | None = None
+    ) -> L.Trainer:
+        """The Lightning Trainer writing into the run folder (`paths.output_dir`); `stop`: see vrft.runtime.signals."""
         return build_trainer(
-            self.cfg, list(loggers), self.evaluator, Path(self.cfg.paths.output_dir), resume_from=resume_from
+            self.cfg,
+            list(loggers),
+            self.evaluator,
+            Path(self.cfg.paths.output_dir),
+            resume_from=resume_from,
+            stop=stop,
         )
 
 
@@ -197,7 +205,13 @@ ALGOS.register("sft")(
 
 
 def build_trainer(
-    cfg: RunCfg, loggers, evaluator: Evaluator, run_dir: Path, *, resume_from: Checkpoint | None = None
+    cfg: RunCfg,
+    loggers,
+    evaluator: Evaluator,
+    run_dir: Path,
+    *,
+    resume_from: Checkpoint | None = None,
+    stop: StopOnSignal | None = None,
 ) -> L.Trainer:
     t = cfg.trainer
     check_trainer_backend(t)  # a GPU or DeepSpeed config on a machine without them: one clear line, now
@@ -215,6 +229,7 @@ def build_trainer(
             keep=cfg.checkpoint.keep,
             max_consecutive_skips=t.max_consecutive_skips,
             resume_from=resume_from,
+            stop=stop,
         )
     )
     return L.Trainer(

@@ -3,7 +3,8 @@
 `run(cfg)` -> process settings -> seed -> assemble (policy, task data, evaluator) -> loggers -> evaluation before
 -> Lightning fit (GRPO or SFT) ->
 evaluation after -> final model (Hugging Face format) and `summary.json` in the run folder. A failure still writes
-`summary.json` with status "failed" and closes the loggers. Left out: mixing tasks; evaluation-only runs (see
+`summary.json` with status "failed" and closes the loggers; Ctrl-C or SIGTERM stops after the step in progress
+with a checkpoint, status "interrupted", the steps done and the resume command (raising `Interrupted`). Left out: mixing tasks; evaluation-only runs (see
 `python -m vrft.evaluate`).
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -21,12 +24,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from vrft.assemble import assemble
 from vrft.checkpointing.callbacks import kept_line
 from vrft.checkpointing.disk import save_final
-from vrft.checkpointing.layout import checkpoint_root, resume_point
+from vrft.checkpointing.layout import checkpoint_root, latest_checkpoint, resume_point
 from vrft.checkpointing.run_config import keep_or_check
 from vrft.config import RunCfg
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 from vrft.runtime import after_torch
 from vrft.runtime.cpu_isa import cpu_capability
+from vrft.runtime.signals import Interrupted, StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ def run(cfg: RunCfg) -> dict:
     process = after_torch(cfg.runtime)  # threads and the kept heap (vrft.runtime)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     parts = assemble(cfg)  # policy, task data and evaluator (the synthetic base model built first if needed)
-    task, data, evaluator = parts.task, parts.data, parts.evaluator
+    task = parts.task
     loggers = build_loggers(
         cfg.logger,
         run_dir,
@@ -57,38 +61,17 @@ def run(cfg: RunCfg) -> dict:
     )
     summary = base_summary(cfg, task)
     summary.update(process)  # keep_heap, omp_wait_policy (ACTIVE with runtime.omp_spin)
-    try:
-        if resume is not None:  # the first life of this run evaluated the starting model
-            initial = earlier_metrics(run_dir, "initial")
-        else:
-            initial = evaluator(parts.policy, "initial") if cfg.eval.before else None
-        summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
-        summary.update(group_means(per_class(initial), task, "initial"))
-        module = parts.module(loggers)
-        trainer = parts.trainer(loggers, resume_from=resume)
-        start_step = resume.step if resume else 0  # the data stream continues where the checkpoint left it
-        trainer.fit(module, datamodule=parts.datamodule(start_step))
-        final = evaluator(module.policy, "final")
-        summary.update(
-            final=headline(final, task.metric),
-            per_class_final=per_class(final),
-            **group_means(per_class(final), task, "final"),
-            steps=int(trainer.global_step),
-            skipped_steps=module.skipped_steps,
-            status="ok",
-            skipped_records=data.skipped,
-            resumed_from=resume.step if resume else None,
-        )
-        if cfg.save_final_model:
-            kept = kept_line(
-                checkpoint_root(run_dir)
-            )  # the end-of-training checkpoint holds the trained weights
-            save_final(module.policy, parts.processor, run_dir / "final_model", kept)
-    except BaseException:
-        summary["status"] = "failed"
-        write_summary(run_dir, summary, start)
-        finish_loggers(loggers, "failed")
-        raise
+    with StopOnSignal() as stop:  # Ctrl-C / SIGTERM: stop after the step in progress (vrft.runtime.signals)
+        try:
+            train_and_evaluate(cfg, parts, loggers, resume, summary, stop)
+        except BaseException:
+            summary["status"] = "failed" if stop.signum is None else "interrupted"
+            write_summary(run_dir, summary, start)
+            finish_loggers(loggers, summary["status"])
+            if stop.signum is None:
+                raise
+            log_resume(cfg, run_dir, summary)
+            raise Interrupted(stop.signum) from None
     write_summary(run_dir, summary, start)
     for lg in loggers:
         lg.log_metrics(
@@ -106,6 +89,53 @@ def run(cfg: RunCfg) -> dict:
         run_dir,
     )
     return summary
+
+
+def train_and_evaluate(cfg: RunCfg, parts, loggers: list, resume, summary: dict, stop: StopOnSignal) -> None:
+    """Evaluate, fit, evaluate and save, filling `summary`; a signal ends it with `Interrupted`."""
+    task, data, evaluator, run_dir = parts.task, parts.data, parts.evaluator, Path(cfg.paths.output_dir)
+    if resume is not None:  # the first life of this run evaluated the starting model
+        initial = earlier_metrics(run_dir, "initial")
+    else:
+        initial = evaluator(parts.policy, "initial") if cfg.eval.before else None
+    summary.update(initial=headline(initial, task.metric), per_class_initial=per_class(initial))
+    summary.update(group_means(per_class(initial), task, "initial"))
+    module = parts.module(loggers)
+    trainer = parts.trainer(loggers, resume_from=resume, stop=stop)
+    start_step = resume.step if resume else 0  # the data stream continues where the checkpoint left it
+    try:
+        trainer.fit(module, datamodule=parts.datamodule(start_step))
+    finally:
+        summary["steps"] = int(trainer.global_step)
+    if stop.signum is not None:
+        raise Interrupted(stop.signum)
+    final = evaluator(module.policy, "final")
+    summary.update(
+        final=headline(final, task.metric),
+        per_class_final=per_class(final),
+        **group_means(per_class(final), task, "final"),
+        steps=int(trainer.global_step),
+        skipped_steps=module.skipped_steps,
+        status="ok",
+        skipped_records=data.skipped,
+        resumed_from=resume.step if resume else None,
+    )
+    if cfg.save_final_model:  # the end-of-training checkpoint holds the trained weights
+        kept = kept_line(checkpoint_root(run_dir))
+        save_final(module.policy, parts.processor, run_dir / "final_model", kept)
+
+
+def log_resume(cfg: RunCfg, run_dir: Path, summary: dict) -> None:
+    """Print where an interrupted run stopped and the command that continues it (kept in summary.json too)."""
+    last = latest_checkpoint(checkpoint_root(run_dir))
+    overrides = [o for o in summary.get("overrides", []) if not o.startswith(("resume=", "hydra.run.dir="))]
+    command = shlex.join(["python", "-m", "vrft", *overrides, "resume=true", f"hydra.run.dir={run_dir}"])
+    where = f"checkpoint {last.path} (step {last.step})" if last else "no checkpoint was written"
+    summary.update(checkpoint=str(last.path) if last else None, resume_command=command if last else None)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    print(f"vrft: interrupted after {summary['steps']} steps; {where}", file=sys.stderr)
+    if last:
+        print(f"vrft: resume with: {command}", file=sys.stderr)
 
 
 def headline(metrics: dict | None, name: str) -> float | None:

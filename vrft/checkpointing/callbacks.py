@@ -1,6 +1,7 @@
 """The Lightning callback that checkpoints a run, resumes it, and stops it when steps keep failing.
 
-`Checkpointer` writes a checkpoint every `every` optimizer steps and at the end of training (`vrft.checkpointing.layout`
+`Checkpointer` writes a checkpoint every `every` optimizer steps, after the step in progress when `stop`
+(`vrft.runtime.signals.StopOnSignal`) saw SIGINT or SIGTERM (and then ends the fit), and at the end of training (`vrft.checkpointing.layout`
 does the atomic write, `vrft.checkpointing.state` the contents). With `resume_from` it restores weights,
 optimizer, scheduler, RNG states, skip counters and Lightning's global step in `on_train_start`: after the
 DataLoader iterator exists (its creation draws from torch's generator) and before the first training step, so
@@ -22,6 +23,7 @@ from vrft.checkpointing.disk import WRITE_ERRORS, write_failure
 from vrft.checkpointing.layout import Checkpoint, latest_checkpoint, write_checkpoint
 from vrft.checkpointing.state import Counters, restore, writers
 from vrft.errors import DivergedError
+from vrft.runtime.signals import StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Checkpointer(L.Callback):
         keep: int = 2,
         max_consecutive_skips: int = 10,
         resume_from: Checkpoint | None = None,
+        stop: StopOnSignal | None = None,
     ):
         self.root = Path(root)
         self.every = every
@@ -42,8 +45,11 @@ class Checkpointer(L.Callback):
         self.max_consecutive_skips = max_consecutive_skips
         self.resume_from = resume_from
         self.last_saved: int | None = None
+        self.stop = stop
 
     def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+        if self.stop is not None:
+            self.stop.training = True  # a signal from now on stops after the step in progress
         if self.resume_from is None:
             return
         opt, sched = trainer.optimizers[0], trainer.lr_scheduler_configs[0].scheduler
@@ -57,10 +63,15 @@ class Checkpointer(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self.check_skips(trainer, pl_module)
         step = trainer.global_step
-        if self.every > 0 and step % self.every == 0 and step != self.last_saved:
+        stopping = self.stop is not None and self.stop.signum is not None
+        if (stopping or (self.every > 0 and step % self.every == 0)) and step != self.last_saved:
             self.save(trainer, pl_module)
+        if stopping:
+            trainer.should_stop = True
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        if self.stop is not None:
+            self.stop.training = False
         if trainer.global_step != self.last_saved:
             self.save(trainer, pl_module)
 
