@@ -248,6 +248,8 @@ def test_a_completion_holding_code_is_scored_without_running_it(tmp_path):
     solutions = {
         "iou": boxes,
         "confidence": boxes,
+        "map": boxes,
+        "count": boxes,
         "giou": "<answer>(1,2),(30,40)</answer>",
         "accuracy": "<answer>cat</answer>",
         "format": "<answer>cat</answer>",

@@ -81,7 +81,7 @@ def test_reward_fns_bind_kwargs_and_names():
     "specs, error, match",
     [
         ([RewardSpec("iou"), RewardSpec("iou")], ConfigError, "iou"),
-        ([RewardSpec("bleu")], RegistryError, "valid: accuracy, confidence, format, giou, iou"),
+        ([RewardSpec("bleu")], RegistryError, "valid: accuracy, confidence, count, format, giou, iou, map"),
     ],
 )
 def test_bad_specs(specs, error, match):
@@ -92,7 +92,11 @@ def test_bad_specs(specs, error, match):
 @pytest.mark.parametrize(
     "name, rewards, kwargs",
     [
-        ("detection", ["iou", "confidence", "format"], {"iou": {"iou_threshold": 0.5}}),
+        (
+            "detection",
+            ["iou", "confidence", "format"],
+            {"iou": {"iou_threshold": 0.5, "matching": "greedy", "iou_schedule": "fixed"}},
+        ),
         ("classification", ["accuracy", "format"], {"accuracy": {"match": "exact"}}),
         ("grounding", ["giou", "format"], {}),
     ],

@@ -28,6 +28,8 @@ RANGES = {
     "iou": (0.0, 1.0),
     "confidence": (0.0, 1.0),
     "giou": (0.0, 2.0),
+    "map": (0.0, 1.0),
+    "count": (0.0, 1.0),
 }
 SOLUTIONS = [
     "<answer>[{'Position': [0, 0, 100, 100], 'Confidence': 1}, {'Position': [200, 200, 300, 300], 'Confidence': 1}]</answer>",
@@ -76,7 +78,10 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 
 # compat=official keeps the official code's bugs: a NaN confidence, GIoU + 1 beyond [0, 2] for reversed boxes
-OFFICIAL_RANGES = {**RANGES, "giou": (-math.inf, math.inf)}
+OFFICIAL_RANGES = {
+    **{k: v for k, v in RANGES.items() if k not in ("map", "count")},  # no official counterpart
+    "giou": (-math.inf, math.inf),
+}
 
 
 def check_all(completions, solutions, compat="hardened"):

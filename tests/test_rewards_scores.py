@@ -216,6 +216,8 @@ MIXED_SOLUTIONS = [SOL_G1, SOL_NONE, "<answer>garden phlox</answer>", SOL_BOX, N
     [
         ("iou", [True, True, False, False, False]),
         ("confidence", [True, True, False, False, False]),
+        ("map", [True, True, False, False, False]),
+        ("count", [True, True, False, False, False]),
         ("accuracy", [False, False, True, False, False]),
         ("giou", [False, False, False, True, False]),
         ("format", [True, True, True, True, True]),
@@ -227,7 +229,7 @@ def test_none_for_samples_of_another_kind(name, applies):
     assert [v is not None for v in out] == applies
 
 
-@pytest.mark.parametrize("name", ["iou", "confidence", "accuracy", "giou"])
+@pytest.mark.parametrize("name", ["iou", "confidence", "map", "count", "accuracy", "giou"])
 def test_length_mismatch_raises(name):
     with pytest.raises(ValueError, match="solutions"):
         REWARDS.get(name)([wrap("a")] * 2, solution=["<answer>a</answer>"])

@@ -107,7 +107,8 @@ class GRPOModule(PolicyModule):
             ]
             rollouts, prefills = [r for r, _ in sampled], [k for _, k in sampled]
             timer.lap("rollout")
-            scores = score_rollouts(self.processor, rollouts, micro, self.rewards, G)
+            progress = self.global_step / self.max_steps
+            scores = score_rollouts(self.processor, rollouts, micro, self.rewards, G, progress)
             timer.lap("scoring")
             if not self.algo.dynamic_sampling:
                 return rollouts, prefills, scores, 1.0

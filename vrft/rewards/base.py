@@ -1,6 +1,6 @@
 """The reward registry and the per-sample loop every reward shares.
 
-`REWARDS` maps a reward name (`format`, `accuracy`, `iou`, `confidence`, `giou`) to a function with TRL's reward
+`REWARDS` maps a reward name (`format`, `accuracy`, `iou`, `confidence`, `map`, `count`, `giou`) to a function with TRL's reward
 signature `fn(completions, solution, **columns) -> list[float | None]`. `per_sample` applies a pure per-sample
 scorer over a batch. Leaves out: the scorers themselves (one module per task) and weighting (see `combine`).
 """

@@ -1,4 +1,4 @@
-"""Box geometry and the paper's greedy box matching, shared by rewards, monitors and evaluation.
+"""Box geometry and box matching (the paper's greedy rule, or Hungarian), shared by rewards, monitors and evaluation.
 
 Boxes are `(x1, y1, x2, y2)` in any one coordinate space (rewards compare a prediction and a solution in the
 same space). Every function is pure and returns finite values: IoU in [0, 1] and GIoU in [-1, 1], with
@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import Any
+
+from scipy.optimize import linear_sum_assignment
 
 Box = tuple[float, float, float, float]
 
@@ -72,3 +74,29 @@ def match_boxes(
             out.append((i, None, 0.0))
     out.extend((i, None, 0.0) for i, p in enumerate(preds) if not p.valid)
     return out
+
+
+def match_boxes_hungarian(
+    preds: Sequence[Any], gts: Sequence[Sequence[float]], iou_threshold: float = 0.5
+) -> list[tuple[int, int | None, float]]:
+    """One-to-one matching that maximises the total IoU over pairs with IoU > `iou_threshold` (strictly), as
+    VisionReasoner's multi-object reward (arXiv 2505.12081) matches; solved by scipy's `linear_sum_assignment`.
+
+    Same input and output shape as `match_boxes`: one `(pred_index, gt_index | None, iou)` per valid prediction in
+    descending confidence (stable), then the invalid ones in index order. Confidence does not affect which pairs
+    are matched, only the order of the list.
+    """
+    order = sorted((i for i, p in enumerate(preds) if p.valid), key=lambda i: -preds[i].confidence)
+    assigned: dict[int, tuple[int, float]] = {}
+    if order and len(gts):
+        w = [[box_iou(preds[i].position, g) for g in gts] for i in order]
+        w = [[v if v > iou_threshold else 0.0 for v in row] for row in w]
+        rows, cols = linear_sum_assignment(w, maximize=True)
+        assigned = {order[r]: (int(c), w[r][c]) for r, c in zip(rows, cols, strict=True) if w[r][c] > 0.0}
+    out = [(i, *assigned[i]) if i in assigned else (i, None, 0.0) for i in order]
+    out.extend((i, None, 0.0) for i, p in enumerate(preds) if not p.valid)
+    return out
+
+
+MATCHERS = {"greedy": match_boxes, "hungarian": match_boxes_hungarian}
+"""The box matchings a detection reward's `matching` keyword chooses between."""

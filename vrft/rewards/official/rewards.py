@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vrft.errors import ConfigError
 from vrft.registry import Registry
 from vrft.rewards.base import check_iou_threshold, per_sample
 from vrft.rewards.classification import check_match
@@ -40,8 +41,14 @@ def accuracy_reward(
     return per_sample("accuracy", completions, solution, one)
 
 
-def _detection(name: str, completions, solution, iou_threshold) -> list[float | None]:
+def _detection(name: str, completions, solution, iou_threshold, columns) -> list[float | None]:
     t = check_iou_threshold(iou_threshold)
+    for key, only in (("matching", "greedy"), ("iou_schedule", "fixed")):
+        if columns.get(key, only) != only:
+            raise ConfigError(
+                f"reward {name!r}: kwarg {key}={columns[key]!r} exists only under reward.compat=hardened "
+                f"(the official code has {key}={only})"
+            )
     scorer = {"iou": official_iou, "confidence": official_confidence}[name]
 
     def one(c: Any, sol: Any) -> float | None:
@@ -55,7 +62,7 @@ def iou_reward(
     completions: Sequence[Any], solution: Sequence[Any], iou_threshold: float = 0.5, **columns: Any
 ) -> list[float | None]:
     """The official IoU reward (`rules.official_iou`)."""
-    return _detection("iou", completions, solution, iou_threshold)
+    return _detection("iou", completions, solution, iou_threshold, columns)
 
 
 @OFFICIAL_REWARDS.register("confidence")
@@ -63,7 +70,7 @@ def confidence_reward(
     completions: Sequence[Any], solution: Sequence[Any], iou_threshold: float = 0.5, **columns: Any
 ) -> list[float | None]:
     """The official confidence reward (`rules.official_confidence`)."""
-    return _detection("confidence", completions, solution, iou_threshold)
+    return _detection("confidence", completions, solution, iou_threshold, columns)
 
 
 @OFFICIAL_REWARDS.register("giou")
