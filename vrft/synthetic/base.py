@@ -84,7 +84,9 @@ def recipe(run: RunCfg) -> dict:
     pinned by the base experiment itself)."""
     d = dataclasses.asdict(run)
     tiny = d["model"].get("tiny")
-    if tiny and tiny.get("tokenizer") == "bpe":  # the default, left out so that earlier recipes keep their hash
+    if (
+        tiny and tiny.get("tokenizer") == "bpe"
+    ):  # the default, left out so that earlier recipes keep their hash
         del tiny["tokenizer"]
     return {
         "version": RECIPE_VERSION,
