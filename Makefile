@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
-EXTRAS  := dev,lvis,wandb-reports,joblib,official,bench
+EXTRAS  := dev,lvis,wandb-reports,joblib,official,bench,qwen-vocab
 
 .PHONY: run test test-quick lint format bench golden clean-cache
 

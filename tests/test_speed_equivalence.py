@@ -232,7 +232,9 @@ def test_bf16_autocast_stays_close_to_fp32(setup, rollout):
     assert not torch.equal(lp16, lp32), "autocast had no effect: the comparison would be vacuous"
 
 
-@pytest.mark.parametrize(("family", "eos_scale"), [("qwen2_5_vl", 40.0), ("qwen3_vl", 20.0)])
+@pytest.mark.parametrize(
+    ("family", "eos_scale"), [("qwen2_5_vl", 40.0), ("qwen3_vl", 20.0), ("qwen3_5", 20.0)]
+)
 def test_other_families_shared_paths_match(cache_dir, family, eos_scale):
     """The same equalities on Qwen2.5-VL and Qwen3-VL (each its own mRoPE index; Qwen3-VL's is interleaved, with
     deepstack features and 32-px tokens): sampled tokens exactly, log-probs and gradients to rounding."""

@@ -1,7 +1,7 @@
-"""Every task config runs end to end on each tiny model family (Qwen2-VL, Qwen3-VL): the real tasks on a stand-in
-dataset written in that task's real on-disk format, the synthetic ones on the built-in world; train one GRPO step,
-evaluate, write summary.json and the task's metric. And `python -m vrft experiment=smoke model=tiny_qwen3_vl` runs
-as a command."""
+"""Every task config runs end to end on each tiny model family (Qwen2-VL, Qwen3-VL, Qwen3.5): the real tasks on a
+stand-in dataset written in that task's real on-disk format, the synthetic ones on the built-in world; train one GRPO
+step, evaluate, write summary.json and the task's metric. And `python -m vrft experiment=smoke model=tiny_qwen3_vl`
+(and `model=tiny_qwen3_5`, with GRPO and with `algo=sft`) runs as a command."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ TASKS = [
 
 # The built-in synthetic world's tasks (every conf/task/synth_*.yaml; data generated, no stand-in needed).
 SYNTH_TASKS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "task").glob("synth_*.yaml"))
-MODELS = ["tiny_qwen2_vl", "tiny_qwen3_vl"]
+MODELS = ["tiny_qwen2_vl", "tiny_qwen3_vl", "tiny_qwen3_5"]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -147,8 +147,16 @@ def _train_one_step(task: str, model: str, overrides: list[str], tmp_path: Path,
     assert (tmp_path / "run" / "eval" / "predictions_final.json").exists()
 
 
-def test_smoke_command_runs_with_tiny_qwen3_vl(tmp_path, cache_dir):
-    """`python -m vrft experiment=smoke model=tiny_qwen3_vl`: 4 GRPO steps, metrics logged, a Qwen3-VL saved."""
+SMOKE = [
+    ("tiny_qwen3_vl", "grpo", "Qwen3VLForConditionalGeneration"),
+    ("tiny_qwen3_5", "grpo", "Qwen3_5ForConditionalGeneration"),
+    ("tiny_qwen3_5", "sft", "Qwen3_5ForConditionalGeneration"),
+]
+
+
+@pytest.mark.parametrize(("model", "algo", "arch"), SMOKE)
+def test_smoke_command_runs(model, algo, arch, tmp_path, cache_dir):
+    """`python -m vrft experiment=smoke model=... [algo=sft]`: 4 steps, metrics logged, the family's model saved."""
     import os
     import subprocess
     import sys
@@ -157,7 +165,8 @@ def test_smoke_command_runs_with_tiny_qwen3_vl(tmp_path, cache_dir):
     run_dir = tmp_path / "run"
     command = [
         "experiment=smoke",
-        "model=tiny_qwen3_vl",
+        f"model={model}",
+        *([f"algo={algo}"] if algo != "grpo" else []),
         f"hydra.run.dir={run_dir}",
         f"paths.cache_dir={cache_dir}",
     ]
@@ -166,14 +175,15 @@ def test_smoke_command_runs_with_tiny_qwen3_vl(tmp_path, cache_dir):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "ok" and summary["steps"] == 4 and summary["model"] == "tiny_qwen3_vl"
+    assert summary["status"] == "ok" and summary["steps"] == 4 and summary["model"] == model
+    assert summary["algo"] == algo
     steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    train = [m for m in steps if "train/completion_len" in m]
-    assert len(train) == 4 and all(m["train/completion_len"] > 0 for m in train)
+    key = "train/completion_len" if algo == "grpo" else "train/loss"
+    train = [m for m in steps if key in m]
+    assert len(train) == 4 and all(m[key] > 0 for m in train)
     config = json.loads((run_dir / "final_model" / "config.json").read_text())
-    assert config["model_type"] == "qwen3_vl" and config["architectures"] == [
-        "Qwen3VLForConditionalGeneration"
-    ]
+    family = model.removeprefix("tiny_")
+    assert config["model_type"] == family and config["architectures"] == [arch]
     processor = json.loads((run_dir / "final_model" / "processor_config.json").read_text())
     assert processor["processor_class"] == "Qwen3VLProcessor"
 

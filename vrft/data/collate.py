@@ -24,9 +24,16 @@ def load_image(image: Any) -> Image.Image:
     return open_image(image)
 
 
+# Thinking mode off, in training and evaluation alike: a thinking model's template (Qwen3.5) would otherwise open
+# "<think>\n" in the prompt, and the Visual-RFT format reward reads <think>...</think><answer>...</answer> in the
+# completion. With it off, Qwen3.5's prompt ends with an empty think block and the model writes its own tags as the
+# task prompt asks. Templates without the switch (Qwen2-VL, Qwen2.5-VL, Qwen3-VL) ignore it.
+CHAT_KWARGS = {"enable_thinking": False}
+
+
 def chat_text(processor, problem: str, target: str | None = None) -> str:
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": problem}]}]
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **CHAT_KWARGS)
     return text if target is None else text + target
 
 

@@ -1,4 +1,4 @@
-"""Models (Qwen2-VL, Qwen2.5-VL, Qwen3-VL): tiny models built locally, the loader, the processor helper, LoRA.
+"""Models (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5): tiny models built locally, the loader, the processor helper, LoRA.
 
 Imports stay light. Left out: the codecs (vrft.models.codec) and the tokenizer recipe (vrft.models.tokenizer).
 """
@@ -12,6 +12,7 @@ from vrft.models.tiny import (
     SMALL,
     TINY,
     TINY_QWEN2_5_VL,
+    TINY_QWEN3_5,
     TINY_QWEN3_VL,
     build_tiny,
     integer_tokens,
@@ -23,6 +24,7 @@ __all__ = [
     "SMALL",
     "TINY",
     "TINY_QWEN2_5_VL",
+    "TINY_QWEN3_5",
     "TINY_QWEN3_VL",
     "LoraSpec",
     "ModelSpec",

@@ -11,6 +11,10 @@ when predictions are evaluated (decode answers), so the two cannot disagree:
   cookbook (github.com/QwenLM/Qwen3-VL, cookbooks/2d_grounding.ipynb): "Qwen3-VL's default coordinate system has
   been changed from the absolute coordinates used in Qwen2.5-VL to relative coordinates ranging from 0 to 1000",
   decoded there as `int(bbox_2d[i] / 1000 * width)` (height for y); the resize (32-px tokens) plays no part.
+- `qwen3_5`: integers 0..1000 relative to the original image, the Qwen3-VL convention. Qwen3.5 keeps Qwen3-VL's
+  vision side (transformers' `Qwen3_5VisionConfig`: 16-px patches merged 2x2, and `AutoProcessor` maps `qwen3_5`
+  to `Qwen3VLProcessor`); the issue cites Qwen's documentation for the relative 0..1000 boxes, which could not be
+  re-read offline here (docs/models.md).
 
 The codec is chosen from the model config's type, never from a checkpoint path. Left out: point and polygon
 outputs, and families other than the Qwen VL ones.
@@ -101,6 +105,11 @@ def _qwen2_vl(*, min_pixels: int, max_pixels: int, factor: int) -> Codec:
 
 @CODECS.register("qwen3_vl")
 def _qwen3_vl(*, min_pixels: int, max_pixels: int, factor: int) -> Codec:
+    return Norm1000Codec()
+
+
+@CODECS.register("qwen3_5")
+def _qwen3_5(*, min_pixels: int, max_pixels: int, factor: int) -> Codec:
     return Norm1000Codec()
 
 

@@ -91,7 +91,7 @@ def load_model(spec: ModelSpec, cache_dir: Path):
 
 
 def model_family(model) -> str:
-    """The family from `model.config.model_type` ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"), through a PEFT wrapper too."""
+    """The family from `model.config.model_type` ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5"), through PEFT too."""
     config = getattr(model, "config", None)
     if config is None and hasattr(model, "get_base_model"):
         config = model.get_base_model().config

@@ -27,6 +27,8 @@ def processor_class(family: str) -> type:
     """
     if family not in FAMILIES:
         raise ModelError(f"no processor for model family {family!r}; supported: {', '.join(FAMILIES)}")
+    if family == "qwen3_5":  # Qwen3.5 ships Qwen3-VL's processor (transformers' AutoProcessor mapping)
+        return processor_class("qwen3_vl")
     import transformers
 
     base = {

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from vrft.errors import ConfigError
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")  # model families (config.model_type)
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5")  # model families (config.model_type)
 DTYPES = ("float32", "bfloat16", "float16")
+TOKENIZERS = ("bpe", "qwen")  # tiny models: the locally trained BPE, or the official Qwen vocabulary
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
 
 # Bump when the tiny build recipe changes so that cached folders are rebuilt.
@@ -30,6 +31,9 @@ class TinySpec:
     `vocab_size` is the BPE training target (bytes, merges and special tokens); the tag tokens and `extra_tokens`
     (normal, non-special tokens, e.g. "0".."1000") come on top, and the model's embedding is len(tokenizer)
     rounded up to a multiple of 64. Vision: `vision_embed_dim` wide, MLP `vision_mlp_ratio` times wider.
+    `tokenizer`: "bpe" (the small BPE trained locally, one token per coordinate value where `extra_tokens` say so)
+    or "qwen" (the family's official Qwen vocabulary, vrft.models.qwen_vocab: digit-split numbers, Qwen's ids; the
+    embedding grows to ~150k-250k rows, so it is slower).
     """
 
     family: str = "qwen2_vl"
@@ -50,14 +54,19 @@ class TinySpec:
     rope_theta: float = 1_000_000.0
     min_pixels: int = 3136
     max_pixels: int = 401408
+    tokenizer: str = "bpe"
 
     def __post_init__(self) -> None:
         self.extra_tokens = tuple(str(t) for t in self.extra_tokens)
         _validate(self)
 
     def short_hash(self) -> str:
-        """10 hex digits of the spec (and the build recipe version)."""
-        blob = json.dumps({"recipe": _RECIPE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        """10 hex digits of the spec (and the build recipe version); `tokenizer` counts only when not "bpe", so
+        the folders built before it existed keep their names."""
+        fields = dataclasses.asdict(self)
+        if fields["tokenizer"] == "bpe":
+            del fields["tokenizer"]
+        blob = json.dumps({"recipe": _RECIPE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -65,6 +74,7 @@ def _validate(s: TinySpec) -> None:
     bad_tokens = [t for t in s.extra_tokens if not (t.isascii() and t.isprintable()) or " " in t or not t]
     checks = (
         ("family", s.family in FAMILIES, f"one of {', '.join(FAMILIES)}"),
+        ("tokenizer", s.tokenizer in TOKENIZERS, f"one of {', '.join(TOKENIZERS)}"),
         ("num_heads", s.hidden_size % s.num_heads == 0, f"must divide hidden_size={s.hidden_size}"),
         ("num_heads", s.hidden_size // max(s.num_heads, 1) % 8 == 0, "head_dim must be a multiple of 8"),
         ("num_kv_heads", s.num_heads % s.num_kv_heads == 0, "must divide num_heads"),

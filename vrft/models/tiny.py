@@ -1,14 +1,14 @@
 """Tiny Qwen-VL models built locally: a trained byte-level BPE tokenizer, a small config, random weights.
 
 `build_tiny(spec, cache_dir)` makes a real `Qwen2VLForConditionalGeneration` / `Qwen2_5_VLForConditionalGeneration` /
-`Qwen3VLForConditionalGeneration` from a `TinySpec`, with a tokenizer trained on a generated corpus
-(vrft.models.tokenizer: Qwen special tokens; `<think>`/`<answer>` tags as normal tokens), the family's chat template,
-an image processor with explicit pixel bounds (Qwen3-VL: 16-px patches, 32 px per merged token) and explicit sampling
-defaults, and saves it with `save_pretrained` into `cache_dir/<family>-<hash of the spec>/` (built once, atomically;
+`Qwen3VLForConditionalGeneration` / `Qwen3_5ForConditionalGeneration` from a `TinySpec`, with a tokenizer trained on
+a generated corpus (vrft.models.tokenizer: Qwen special tokens; `<think>`/`<answer>` tags as normal tokens), the
+family's chat template, an image processor with explicit pixel bounds (Qwen3-VL and Qwen3.5: 16-px patches, 32 px per
+merged token) and explicit sampling defaults, and saves it with `save_pretrained` into `cache_dir/<family>-<hash of the spec>/` (built once, atomically;
 the same spec always gives the same weights and tokenizer). The folder then loads like any checkpoint.
 
-Left out: loading (vrft.models.loader), the processor class used to load (vrft.models.processor), Qwen3-VL's MoE
-variant, videos, and any pretrained knowledge: the weights are random.
+Left out: loading (vrft.models.loader), the processor class used to load (vrft.models.processor), the MoE variants
+(Qwen3-VL-MoE, Qwen3.5-MoE), Qwen3.5's multi-token-prediction head, videos, and any pretrained knowledge: the weights are random.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ SMALL = TinySpec(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1
 SMALL = dataclasses.replace(SMALL, vision_depth=4, vision_embed_dim=256, vision_num_heads=4)
 TINY_QWEN2_5_VL = dataclasses.replace(TINY, family="qwen2_5_vl")
 TINY_QWEN3_VL = dataclasses.replace(TINY, family="qwen3_vl")
+TINY_QWEN3_5 = dataclasses.replace(TINY, family="qwen3_5", num_layers=4)  # 3 linear-attention layers + 1 full
 PRESETS = {"tiny": TINY, "small": SMALL, "tiny_qwen2_5_vl": TINY_QWEN2_5_VL, "tiny_qwen3_vl": TINY_QWEN3_VL}
+PRESETS["tiny_qwen3_5"] = TINY_QWEN3_5
 
 
 def integer_tokens(low: int = 0, high: int = 1000) -> tuple[str, ...]:
@@ -58,7 +60,12 @@ def build_tiny(spec: TinySpec, cache_dir: Path) -> Path:
 
 
 def _build_into(spec: TinySpec, folder: Path) -> None:
-    tokenizer = build_tokenizer(spec)
+    if spec.tokenizer == "qwen":
+        from vrft.models.qwen_vocab import qwen_tokenizer
+
+        tokenizer = qwen_tokenizer(spec.family, folder.parent)
+    else:
+        tokenizer = build_tokenizer(spec)
     model = init_model(spec, tokenizer)
     model.save_pretrained(folder)
     _processor(spec, tokenizer).save_pretrained(folder)
@@ -67,9 +74,10 @@ def _build_into(spec: TinySpec, folder: Path) -> None:
 
 def build_config(spec: TinySpec, tokenizer):
     """The model config: small text and vision towers, token ids from `tokenizer`, M-RoPE sections from head_dim."""
-    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3_5Config, Qwen3VLConfig
 
-    cls = {"qwen2_vl": Qwen2VLConfig, "qwen2_5_vl": Qwen2_5_VLConfig, "qwen3_vl": Qwen3VLConfig}[spec.family]
+    classes = {"qwen2_vl": Qwen2VLConfig, "qwen2_5_vl": Qwen2_5_VLConfig, "qwen3_vl": Qwen3VLConfig}
+    cls = (classes | {"qwen3_5": Qwen3_5Config})[spec.family]
     ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in SPECIAL_TOKENS}
     return cls(
         text_config=_text_config(spec, len(tokenizer), ids),
@@ -87,7 +95,13 @@ def mrope_sections(spec: TinySpec) -> list[int]:
 
     Qwen2-VL / Qwen2.5-VL: about a quarter for t, the rest split between h and w (their checkpoints: 16, 24, 24).
     Qwen3-VL: the ratio of its checkpoints' [24, 20, 20], applied interleaved (`mrope_interleaved`).
+    Qwen3.5: the ratio of its checkpoints' [11, 11, 10] over the rotary quarter of head_dim (`partial_rotary_factor`
+    0.25), interleaved.
     """
+    if spec.family == "qwen3_5":
+        half = int(QWEN3_5_HEAD_DIM * QWEN3_5_ROTARY) // 2
+        t = round(half * 11 / 32)
+        return [t, t, half - 2 * t]
     half = spec.hidden_size // spec.num_heads // 2
     if spec.family == "qwen3_vl":
         hw = half * 20 // 64
@@ -112,10 +126,33 @@ def _text_config(spec: TinySpec, tokens: int, ids: dict[str, int]) -> dict:
         pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=spec.tie_word_embeddings,
     )
+    if spec.family == "qwen3_5":
+        rope |= dict(mrope_interleaved=True, partial_rotary_factor=QWEN3_5_ROTARY)
+        return text | _qwen3_5_text(spec)
     if spec.family == "qwen3_vl":
         rope["mrope_interleaved"] = True
         return text | dict(head_dim=spec.hidden_size // spec.num_heads)
     return text | dict(max_window_layers=spec.num_layers)
+
+
+# Qwen3.5 text: the checkpoints' head_dim 256 and rotary quarter scaled down; its Gated DeltaNet layers take
+# `linear_*` sizes of their own. `full_attention_interval` 4 is the checkpoints' layer pattern: three Gated DeltaNet
+# (linear attention) layers, then one gated full-attention layer.
+QWEN3_5_HEAD_DIM = 64
+QWEN3_5_ROTARY = 0.25
+
+
+def _qwen3_5_text(spec: TinySpec) -> dict:
+    heads = spec.num_kv_heads
+    return dict(
+        head_dim=QWEN3_5_HEAD_DIM,
+        linear_conv_kernel_dim=4,
+        linear_key_head_dim=spec.hidden_size // spec.num_heads,
+        linear_value_head_dim=spec.hidden_size // spec.num_heads,
+        linear_num_key_heads=heads,
+        linear_num_value_heads=2 * heads,
+        full_attention_interval=4,
+    )
 
 
 def _vision_config(spec: TinySpec) -> dict:
@@ -132,7 +169,12 @@ def _vision_config(spec: TinySpec) -> dict:
     if spec.family == "qwen2_5_vl":
         return vision | dict(fullatt_block_indexes=[spec.vision_depth - 1])
     # Qwen3-VL: 16-px patches merged 2x2 (32 px per token), a learned position grid (16x16 here; the checkpoints'
-    # is 48x48, resampled to each image either way), one deepstack layer (the checkpoints tap three).
+    # is 48x48, resampled to each image either way), one deepstack layer (the checkpoints tap three). Qwen3.5: the
+    # same vision layout without deepstack.
+    if spec.family == "qwen3_5":
+        return vision | dict(
+            patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=256
+        )
     return vision | dict(
         patch_size=16,
         spatial_merge_size=2,
@@ -160,6 +202,7 @@ def _model_class(family: str):
         "qwen2_vl": transformers.Qwen2VLForConditionalGeneration,
         "qwen2_5_vl": transformers.Qwen2_5_VLForConditionalGeneration,
         "qwen3_vl": transformers.Qwen3VLForConditionalGeneration,
+        "qwen3_5": transformers.Qwen3_5ForConditionalGeneration,
     }
     return classes[family]
 
@@ -178,7 +221,7 @@ def _processor(spec: TinySpec, tokenizer):
 
     kwargs = dict(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
     # Qwen3-VL-*-Instruct's preprocessor_config.json: 16-px patches, 0.5 mean and std
-    if spec.family == "qwen3_vl":
+    if spec.family in ("qwen3_vl", "qwen3_5"):
         kwargs |= dict(patch_size=16, merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     image_processor = Qwen2VLImageProcessorPil(**kwargs)
     chat_template = CHAT_TEMPLATES[spec.family]

@@ -48,10 +48,19 @@ QWEN3_VL_CHAT_TEMPLATE = (
     "{{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
+# Qwen3.5's generation prompt: a thinking model, its assistant turn opens with "<think>\n" unless the caller passes
+# enable_thinking=False, which closes an empty think block instead (the Qwen3 convention). vrft always passes
+# enable_thinking=False (vrft.data.collate.CHAT_KWARGS), so the completion carries its own <think>/<answer> tags.
+QWEN3_5_CHAT_TEMPLATE = QWEN3_VL_CHAT_TEMPLATE.replace(
+    "{{- '<|im_start|>assistant\\n' }}",
+    "{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}"
+    "{{- '<think>\\n\\n</think>\\n\\n' }}{%- else %}{{- '<think>\\n' }}{%- endif %}",
+)
 CHAT_TEMPLATES = {
     "qwen2_vl": QWEN2_VL_CHAT_TEMPLATE,
     "qwen2_5_vl": QWEN2_VL_CHAT_TEMPLATE,  # the tiny Qwen2.5-VL has always used the Qwen2-VL template
     "qwen3_vl": QWEN3_VL_CHAT_TEMPLATE,
+    "qwen3_5": QWEN3_5_CHAT_TEMPLATE,
 }
 
 

@@ -32,7 +32,9 @@ from vrft.rollout.prefill import (
     can_share,
     completion_positions,
     keeps_graph,
+    plain_kv,
     prefill,
+    repeat_cache,
     rope_holder,
 )
 from vrft.rollout.sampling import (
@@ -117,10 +119,11 @@ class HFRollout:
             with torch.set_grad_enabled(keep):
                 logits, cache, deltas = prefill(model, inputs, group_size, repeat=False)
             kept = None
-            if keep:
+            # a hybrid (linear-attention) cache is not kept: the policy pass prefills again
+            if keep and plain_kv(cache):
                 kv = [(layer.keys, layer.values) for layer in cache.layers]
                 kept = KeptPrefill(model, logits, kv, deltas, model.config)
-                logits = logits.detach()
+            logits = logits.detach()
             first = self.first_tokens(inputs, logits, group_size)
             ended = torch.isin(first, torch.tensor(self.eos_ids, device=first.device))
             if self.sampling.max_new_tokens == 1 or bool(ended.all()):  # `generate` would sample once more
@@ -130,7 +133,7 @@ class HFRollout:
                 ids = self.lean_continue(model, inputs, first, cache, group_size)
                 if ids is not None:
                     return ids, kept
-            cache.batch_repeat_interleave(group_size)
+            repeat_cache(cache, group_size)
             return self.continue_from(model, inputs, first, cache, group_size), kept
         finally:
             holder.rope_deltas = None

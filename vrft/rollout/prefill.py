@@ -3,7 +3,7 @@ is repeated for the G completions of the group.
 
 A group's G rows share one prompt and one image, yet a plain `generate(num_return_sequences=G)` or a plain forward
 over prompt + completion encodes the image and prefills the prompt G times. Here the B prompts are prefilled once
-(vision tower included), the cache is repeated G times along the batch (`cache.batch_repeat_interleave`, which
+(vision tower included), the cache is repeated G times along the batch (`repeat_cache`, which
 autograd differentiates, so the same path serves the policy pass with gradients), and only completion tokens run
 per row. Qwen-VL's mRoPE keeps a per-row `rope_deltas` (position offset left by the image grid) on the model after
 a prefill; it is repeated G times with the cache, and completion positions are `cumsum(mask) - 1 + rope_deltas` on
@@ -23,6 +23,14 @@ micro-batch (vrft.grpo.module), given to the first policy pass only, never to th
 passes; a weight
 edited in place in between makes the backward fail loudly (autograd's version check), never silently.
 
+Qwen3.5's hybrid cache (Gated DeltaNet layers beside full-attention ones) holds, per linear-attention layer, a
+convolution state and a recurrent state instead of keys and values; transformers' `batch_repeat_interleave` does not
+repeat those (its linear-attention layers have no such method), so `repeat_cache` repeats every layer's state
+itself: keys and values, conv and recurrent states, each per completion; a repeated layer's recurrent state is then
+replaced on update rather than overwritten in place, which the backward of the log-prob pass needs. The kept prefill and the lean decode step
+hold keys and values only, so a hybrid cache takes the plain paths there (`plain_kv`): no kept prefill, decoding
+by `generate` on the repeated cache.
+
 Left out: models without mRoPE `rope_deltas` (callers take the plain path), training under gradient checkpointing
 (transformers drops the cache inside checkpointed layers, so callers take the plain path), static/compiled caches.
 """
@@ -30,10 +38,12 @@ Left out: models without mRoPE `rope_deltas` (callers take the plain path), trai
 from __future__ import annotations
 
 import inspect
+import types
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import LinearAttentionCacheLayerMixin
 
 from vrft.rollout.batching import Rollout, select_vision
 
@@ -72,6 +82,38 @@ def checkpointing(model) -> bool:
     return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
 
 
+def plain_kv(cache) -> bool:
+    """True when every layer of `cache` holds keys and values only (no linear-attention conv/recurrent state)."""
+    layers = getattr(cache, "layers", None) or []
+    return not any(isinstance(layer, LinearAttentionCacheLayerMixin) for layer in layers)
+
+
+def repeat_cache(cache, repeats: int) -> None:
+    """Repeat every row of `cache` `repeats` times along the batch, in place: keys and values, and the conv and
+    recurrent states of linear-attention layers (each completion of a group gets its own copy; autograd
+    differentiates through the repeat)."""
+    for layer in cache.layers:
+        if isinstance(layer, LinearAttentionCacheLayerMixin):
+            for states in (layer.conv_states, layer.recurrent_states):
+                for i, state in states.items():
+                    if state is not None:
+                        states[i] = state.repeat_interleave(repeats, dim=0)
+            layer.update_recurrent_state = types.MethodType(_replace_recurrent_state, layer)
+        if getattr(layer, "keys", None) is not None and getattr(layer, "is_initialized", False):
+            layer.keys = layer.keys.repeat_interleave(repeats, dim=0)
+            layer.values = layer.values.repeat_interleave(repeats, dim=0)
+
+
+def _replace_recurrent_state(
+    layer, recurrent_states: torch.Tensor, state_idx: int = 0, **kwargs
+) -> torch.Tensor:
+    """A repeated layer's recurrent-state update: the new state replaces the old tensor instead of being copied
+    into it (transformers copies in place, for CUDA graphs), so a gradient pass keeps the state it read intact for
+    the backward. The values are the same either way."""
+    layer.recurrent_states[state_idx] = recurrent_states
+    return recurrent_states
+
+
 def group_rows(num_sequences: int, group_size: int) -> list[int]:
     """The first row of each group: 0, G, 2G, ..."""
     return list(range(0, num_sequences, group_size))
@@ -93,7 +135,7 @@ def prefill(model, inputs: dict[str, torch.Tensor], group_size: int, *, repeat: 
     if cache is None or holder.rope_deltas is None:
         raise RuntimeError("shared prefill: the model returned no cache or no rope_deltas")
     if repeat:
-        cache.batch_repeat_interleave(group_size)
+        repeat_cache(cache, group_size)
     deltas = holder.rope_deltas.repeat_interleave(group_size, dim=0)
     return out.logits[:, -1], cache, deltas
 
@@ -119,7 +161,7 @@ class KeptPrefill:
 
     def cache(self, group_size: int) -> DynamicCache:
         cache = DynamicCache(ddp_cache_data=self.kv, config=self.config)
-        cache.batch_repeat_interleave(group_size)
+        repeat_cache(cache, group_size)
         return cache
 
 

@@ -83,6 +83,11 @@ def recipe(run: RunCfg) -> dict:
     """What determines the base model's weights (not paths, loggers or evaluation settings; the thread count is
     pinned by the base experiment itself)."""
     d = dataclasses.asdict(run)
+    tiny = d["model"].get("tiny")
+    if (
+        tiny and tiny.get("tokenizer") == "bpe"
+    ):  # the default, left out so that earlier recipes keep their hash
+        del tiny["tokenizer"]
     return {
         "version": RECIPE_VERSION,
         "task": d["task"],
