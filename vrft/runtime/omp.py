@@ -9,8 +9,8 @@ work split, the same sums).
 
 The cost is that the workers hold their cores while the main thread runs Python between ops: right when the run
 has the CPU to itself (the CPU trainer's premise: one job per machine, `runtime.num_threads` = its cores), wrong
-beside data-loader workers or other jobs, and useless on a GPU, so `runtime.omp_spin` is on in
-conf/runtime/cpu.yaml and off in conf/runtime/gpu.yaml (which trainer=gpu selects). libgomp reads the variable when torch loads it, so the
+beside data-loader workers or other jobs, and useless on a GPU. `runtime.omp_spin` is off by default
+(conf/runtime/cpu.yaml, where the measurement is cited) and remains an option for a machine the run has to itself. libgomp reads the variable when torch loads it, so the
 entry points set it before torch is imported (as vrft.runtime.cpu_isa); a value the user exported wins. Left out: other
 OpenMP runtimes' variables (Intel's KMP_BLOCKTIME: torch's pip wheels ship libgomp).
 """
