@@ -168,7 +168,7 @@ def test_a_missing_vocabulary_package_is_one_clear_error(monkeypatch, tmp_path):
 
 def test_the_default_bpe_tokenizer_keeps_earlier_cache_names_and_base_recipes(tmp_path, cache_dir):
     """`tokenizer: bpe` (the default) changes neither a tiny model's cache folder nor a synthetic base's recipe
-    hash (both as before the option existed); `tokenizer: qwen` changes both."""
+    hash (both as recorded with the reward config of conf/reward/detection.yaml, which is part of the recipe); `tokenizer: qwen` changes both."""
     from tests.conftest import compose_run
     from vrft.models import TINY
     from vrft.synthetic.base import recipe, recipe_hash
@@ -176,9 +176,9 @@ def test_the_default_bpe_tokenizer_keeps_earlier_cache_names_and_base_recipes(tm
     assert TINY.short_hash() == "3a425c5537"
     assert dataclasses.replace(TINY, tokenizer="qwen").short_hash() != TINY.short_hash()
     base = ["model=synth_tiny_qwen3_vl", "task=synth_det_fewshot"]
-    assert recipe_hash(recipe(compose_run(base, tmp_path, cache_dir))) == "253a8979b4"
+    assert recipe_hash(recipe(compose_run(base, tmp_path, cache_dir))) == "d2fb99d29f"
     qwen = compose_run([*base, "model.tiny.tokenizer=qwen"], tmp_path, cache_dir)
-    assert recipe_hash(recipe(qwen)) != "253a8979b4"
+    assert recipe_hash(recipe(qwen)) != "d2fb99d29f"
 
 
 def test_an_unknown_tokenizer_is_one_config_error():
