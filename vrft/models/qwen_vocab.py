@@ -20,12 +20,10 @@ Left out: the audio/TTS tokens' meaning (kept at their ids only), Qwen's tool-ca
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from vrft.errors import ModelError
+from vrft.paths import ensure
 
 # family (config.model_type) -> vocabulary name
 FAMILY_VOCAB = {"qwen2_vl": "qwen2", "qwen2_5_vl": "qwen2", "qwen3_vl": "qwen2", "qwen3_5": "qwen3_5"}
@@ -87,18 +85,7 @@ def qwen_tokenizer(family: str, cache_dir: Path):
 
     name = FAMILY_VOCAB[family]
     folder = Path(cache_dir) / f"qwen-vocab-{name}"
-    if not (folder / "tokenizer.json").is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            build_vocab_tokenizer(name).save_pretrained(tmp)
-            try:
-                os.rename(tmp, folder)
-            except OSError:
-                if not (folder / "tokenizer.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    ensure(folder, lambda tmp: build_vocab_tokenizer(name).save_pretrained(tmp))
     tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
     tokenizer.chat_template = CHAT_TEMPLATES[family]
     return tokenizer

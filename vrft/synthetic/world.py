@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from vrft.config import SplitCfg, TaskCfg
 from vrft.errors import ConfigError
+from vrft.paths import ensure
 from vrft.synthetic.spec import WorldSpec, world_spec
 
 DEFAULT_SPLITS = {
@@ -55,24 +52,6 @@ def spec_of(block: dict | None) -> tuple[WorldSpec, dict]:
 
 def world_dir(spec: WorldSpec, cache_dir: Path) -> Path:
     return Path(cache_dir) / "worlds" / f"{spec.kind}-{spec.short_hash()}"
-
-
-def ensure(folder: Path, write: Callable[[Path], None]) -> Path:
-    """`folder`, written by `write(tmp)` into a temporary sibling renamed into place when it does not exist."""
-    if folder.is_dir():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        write(tmp)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not folder.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
 
 
 def _record_spec(spec: WorldSpec, world: Path) -> None:
