@@ -1,6 +1,5 @@
-"""A newcomer's first hour: a typo in a preset, Ctrl-C and SIGTERM, a real task without a real model, a model
-missing from the cache, a real-size model on CPU, and a reward given by import path. Each case runs the real
-entry point (`python -m vrft`) or the function it calls."""
+"""A newcomer's first hour: a typo in a preset (and a user's own preset through `--config-dir`), Ctrl-C and
+SIGTERM. Each case runs the real entry point (`python -m vrft`) or the function it calls."""
 
 from __future__ import annotations
 
@@ -50,6 +49,16 @@ def test_preset_names_in_all_override_forms():
     assert unknown_preset(["+experiment=smoke", "experiment=null"]) is None
     assert "'nope'" in unknown_preset(["--multirun", "experiment=smoke,nope"])
     assert "'x'" in unknown_preset(["sweep=choice(shots,x)"])
+
+
+def test_a_users_own_preset_through_config_dir_is_accepted(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nseed: 7\n")
+    proc = vrft("--config-dir", str(tmp_path), "--cfg", "job", "experiment=mine")
+    assert proc.returncode == 0, proc.stderr
+    assert "seed: 7" in proc.stdout
+    typo = vrft("-cd", str(tmp_path), "--cfg", "job", "experiment=other")
+    assert typo.returncode == 2 and "'other'" in typo.stderr and "mine" in typo.stderr
 
 
 def trained_steps(run_dir: Path) -> int:
