@@ -139,3 +139,24 @@ def test_the_real_sizes_compose(size, tmp_path, cache_dir):
     hub = {"0_8b": "0.8B", "2b": "2B", "4b": "4B", "9b": "9B"}[size]
     assert cfg.model.family == "qwen3_5" and cfg.model.path == f"Qwen/Qwen3.5-{hub}"
     assert (cfg.model.min_pixels, cfg.model.max_pixels) == (4096, 524288)
+
+
+class _Recorder:
+    """A processor stand-in that records the keywords its chat template is rendered with."""
+
+    def __init__(self, template: str):
+        self.chat_template = template
+
+    def apply_chat_template(self, messages, **kw):
+        self.kw = kw
+        return "prompt"
+
+
+def test_the_thinking_switch_goes_only_to_templates_that_read_it():
+    """A template without `enable_thinking` (Qwen2-VL .. Qwen3-VL) is not given it: transformers would hand the
+    unknown keyword to the processor with a warning at every prompt."""
+    plain, thinking = _Recorder("{{ messages }}"), _Recorder("{% if enable_thinking %}<think>{% endif %}")
+    chat_text(plain, "Box it.")
+    chat_text(thinking, "Box it.")
+    assert "enable_thinking" not in plain.kw
+    assert thinking.kw["enable_thinking"] is False

@@ -27,13 +27,22 @@ def load_image(image: Any) -> Image.Image:
 # Thinking mode off, in training and evaluation alike: a thinking model's template (Qwen3.5) would otherwise open
 # "<think>\n" in the prompt, and the Visual-RFT format reward reads <think>...</think><answer>...</answer> in the
 # completion. With it off, Qwen3.5's prompt ends with an empty think block and the model writes its own tags as the
-# task prompt asks. Templates without the switch (Qwen2-VL, Qwen2.5-VL, Qwen3-VL) ignore it.
+# task prompt asks. Templates without the switch (Qwen2-VL, Qwen2.5-VL, Qwen3-VL) are not given it: transformers
+# would pass an unknown template variable on to the processor with a warning at every call.
 CHAT_KWARGS = {"enable_thinking": False}
+
+
+def chat_kwargs(processor) -> dict:
+    """The `CHAT_KWARGS` that `processor`'s chat template reads (none for a template without the switch)."""
+    template = str(getattr(processor, "chat_template", None) or "")
+    return {k: v for k, v in CHAT_KWARGS.items() if k in template}
 
 
 def chat_text(processor, problem: str, target: str | None = None) -> str:
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": problem}]}]
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **CHAT_KWARGS)
+    text = processor.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, **chat_kwargs(processor)
+    )
     return text if target is None else text + target
 
 
