@@ -62,7 +62,7 @@ def _detection(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
 
 
 def _classification(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
-    return read_classification(split.path, split.reader, split.split, split.images)
+    return read_classification(split.path, split.reader, split.split, split.images, skip_bad)
 
 
 def _reasonseg(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
