@@ -71,7 +71,7 @@ def _reasonseg(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
 
 
 def _virft(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
-    return read_virft(split.path, split.split)
+    return read_virft(split.path, split.split, skip_bad=skip_bad)
 
 
 for _name, _fn in (
