@@ -18,22 +18,24 @@ from vrft.data.virft_hf import read_virft
 from vrft.errors import DataError
 
 GOOD = "<answer>[{'Position': [1, 2, 30, 40], 'Confidence': 1}]</answer>"
-BAD_SOLUTIONS = {
-    "json NaN": (
-        "<answer>[{'Position': [NaN, 2, 30, 40], 'Confidence': 1}]</answer>",
-        "solution entry 0 has no box",
+BAD_SOLUTIONS = {  # solution of row 1 -> what the one line says
+    "json NaN": ("<answer>[{'Position': [NaN, 2, 30, 40], 'Confidence': 1}]</answer>", "not a finite number"),
+    "huge": (
+        "<answer>[{'Position': [1, 2, 3" + "0" * 400 + ", 40], 'Confidence': 1}]</answer>",
+        "not a finite",
     ),
-    "python nan": (
-        "<answer>[{'Position': [nan, 2, 30, 40], 'Confidence': 1}]</answer>",
-        "does not parse as a detection",
-    ),
+    "python nan": ("<answer>[{'Position': [nan, 2, 30, 40], 'Confidence': 1}]</answer>", "does not parse"),
     "reversed": (
         "<answer>[{'Position': [1, 2, 3, 4]}, {'Position': [30, 2, 10, 40]}]</answer>",
-        "solution entry 1 has no box",
+        "solution entry 1 has Position [30, 2, 10, 40]: negative width or height",
     ),
-    "empty": (
+    "three numbers": (
+        "<answer>[{'Position': [1, 2, 3], 'Confidence': 1}]</answer>",
+        "expected [x1, y1, x2, y2]",
+    ),
+    "only zero size": (
         "<answer>[{'Position': [5, 2, 5, 40], 'Confidence': 1}]</answer>",
-        "solution entry 0 has no box",
+        "train as No Objects",
     ),
     "grounding reversed": ("<answer>(30,40),(10,20)</answer>", "negative width or height"),
     "grounding nan": ("<answer>(nan,40),(10,20)</answer>", "not a finite number"),

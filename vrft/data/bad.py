@@ -36,7 +36,10 @@ def check_box(
 ) -> tuple[Box | None, bool]:
     """(the box, clipped to the image of `size` when given; whether it was clipped), or (None, False) for a
     zero-size box. `BadRecord` "<where>: <reason>" for a non-finite, negative-size or wholly outside box."""
-    x1, y1, x2, y2 = (float(v) for v in box)
+    try:
+        x1, y1, x2, y2 = (float(v) for v in box)
+    except OverflowError:  # an integer beyond float range
+        x1 = y1 = x2 = y2 = math.inf
     if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
         raise BadRecord(f"{where}: not a finite number")
     if x2 < x1 or y2 < y1:

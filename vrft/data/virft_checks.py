@@ -2,9 +2,11 @@
 
 A row is bad when its image is stored as a file path (a string column, or an `Image` feature without bytes) that is
 absolute, a URL, or climbs out of the dataset folder with `..` (`vrft.data.bad.inside`), or when its solution holds
-a box the rewards' shared parser would reject: a detection `Position` that is NaN, reversed or empty, an answer
-that looks like a detection list (`[...`, or naming `Position`) but does not parse, or a grounding
-`(x1,y1),(x2,y2)` that is not a box of non-negative numbers. Such a truth would otherwise train silently as
+a box that breaks the shared rules (`vrft.data.bad.check_box`) or that the rewards' shared parser would not read:
+a detection `Position` that is not four numbers, non-finite, of negative width or height, or a list whose every
+box is of zero size (a zero-size entry beside real ones passes: the rewards leave it out, as the COCO reader does),
+an answer that looks like a detection list (`[...`, or naming `Position`) but does not parse, or a grounding
+`(x1,y1),(x2,y2)` that is not a box of non-negative numbers with an area. Such a truth would otherwise train silently as
 something else (an unparsable detection solution is taken for a class label). Left out: clipping and checking boxes
 against the image (the solution's coordinate space is not recorded in the rows; see `vrft.data.virft_hf`).
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 from vrft.data.bad import BadData, BadRecord, check_box, inside
 from vrft.errors import DataError
-from vrft.rewards.parse import parse_detection, parse_grounding, solution_answer
+from vrft.rewards.parse import detection_items, parse_grounding, solution_answer
 
 LOOSE_PAIR = re.compile(r"\(([^(),]*),([^(),]*)\)\s*,\s*\(([^(),]*),([^(),]*)\)")
 """Anything shaped like a grounding answer `(a,b),(c,d)`, to catch truths the rewards' stricter parser rejects."""
@@ -39,16 +41,23 @@ def image_paths(dataset: Any) -> list[str | None]:
 
 
 def check_solution(solution: Any, where: str) -> None:
-    """`BadRecord` "<where>: ..." for a solution box the rewards' parser would reject (module docstring)."""
+    """`BadRecord` "<where>: ..." for a bad box in a solution (module docstring); a zero-size detection entry
+    passes (the rewards leave it out, as the COCO reader does) unless no entry with an area is left."""
     answer = solution_answer(str(solution))
-    detection = parse_detection(answer, max_entries=None)
-    if detection.ok:
-        for k, box in enumerate(detection.boxes):
-            if box.position is None:
+    items = detection_items(answer, max_entries=None)
+    if items is not None:
+        sized = 0
+        for k, item in enumerate(items):
+            pos = item.get("Position")
+            if not (isinstance(pos, list) and len(pos) == 4 and all(_is_number(v) for v in pos)):
                 raise BadRecord(
-                    f"{where}: solution entry {k} has no box of four finite numbers with x1 < x2 and y1 < y2 "
-                    f"(NaN, reversed or empty) in {answer!r:.120}"
+                    f"{where}: solution entry {k} has Position {pos!r:.80}; expected [x1, y1, x2, y2]"
                 )
+            sized += check_box(pos, f"{where}: solution entry {k} has Position {pos!r}")[0] is not None
+        if items and not sized:
+            raise BadRecord(
+                f"{where}: no solution entry has a box with an area (it would train as No Objects)"
+            )
         return
     if answer.startswith("[") or "Position" in answer:
         raise BadRecord(f"{where}: solution {answer!r:.120} does not parse as a detection answer")
@@ -62,6 +71,10 @@ def check_solution(solution: Any, where: str) -> None:
         if check_box(values, where)[0] is None:
             raise BadRecord(f"{where}: no area")
         raise BadRecord(f"{where}: not (x1,y1),(x2,y2) of non-negative numbers")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def check_row(image: str | None, solution: Any, root: Path | None, where: str) -> bool:
