@@ -13,7 +13,7 @@ or height are left out. A box reaching past its image is clipped to the image's 
 data stops the read with one line naming the file and annotation or image (`data.skip_bad=true`: the query or
 image is skipped and counted instead): a non-finite or negative-size box, a box wholly outside its image (it would
 otherwise train the query as "No Objects"), and an image path that is absolute or climbs out of the image folder
-with `..`. COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
+with `..` (the rules every reader shares, `vrft.data.bad`). COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
 is the last part of `coco_url` (as the paper's LVIS script does), looked up in `image_dir/<coco_url folder>`
 when that folder exists (image_dir = the COCO root, as detectron2 does; LVIS v1 val uses train2017 and
 val2017 images), in the sibling folder when image_dir is another COCO split folder, else in `image_dir`.

@@ -17,7 +17,6 @@ Left out: `is_sentence` (no record field uses it), mask rasterization (evaluatio
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,6 @@ from vrft.data.bad import BadData, BadRecord, check_box
 from vrft.data.images import image_size, need, read_json, require_path
 from vrft.data.records import Box, GroundingRecord
 from vrft.errors import ConfigError, DataError
-
-log = logging.getLogger(__name__)
 
 REASONSEG_WHERE = "https://github.com/dvlab-research/LISA (the ReasonSeg dataset: train/val/test folders)"
 SENTENCE_MODES = ("first", "all")
@@ -55,8 +52,8 @@ def read_reasonseg(
     bad = BadData(folder, skip_bad, "ReasonSeg items")
     for json_file in json_files:
         item = bad.check(lambda f=json_file: read_reasonseg_item(f, split_sentences), catch=DataError)
-        if item is not None:
-            bad.clipped += any(r.box != polygon_box(r.polygons[0]) for r in item[:1])
+        if item:
+            bad.clipped += item[0].box != polygon_box(item[0].polygons[0])  # the box was clipped to the image
             records.extend(item)
     bad.report(len(json_files))
     if not records:

@@ -39,10 +39,8 @@ class VirftRows(Sequence):
         self.dataset, self.source, self.image_root = dataset, source, image_root
         self._decoder = None
         feature = getattr(dataset, "features", {}).get("image")
-        if image_root is not None and _is_image_feature(
-            feature
-        ):  # decoded here: stored paths inside image_root
-            self._decoder = feature
+        if image_root is not None and _is_image_feature(feature):
+            self._decoder = feature  # decoded here, so that a stored path is taken inside image_root
             self.dataset = dataset.cast_column("image", type(feature)(mode=feature.mode, decode=False))
 
     def __len__(self) -> int:
