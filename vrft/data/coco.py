@@ -155,6 +155,21 @@ def _xyxy(bbox: Any, path: Path, ann: dict, size: tuple[float, float]) -> tuple[
     return check_box((x, y, x + w, y + h), where, size)
 
 
+def refused_queries(data: dict, path: Path | str) -> set[tuple[Any, Any]]:
+    """(image_id, category_id) of every query with a box the reader refuses, so skips it under `data.skip_bad=true`
+    (evaluation leaves their ground truth out: the query was never asked)."""
+    sizes = {img.get("id"): (float(img["width"]), float(img["height"])) for img in data.get("images", [])}
+    out = set()
+    for ann in data.get("annotations", []):
+        if ann.get("iscrowd", 0) or ann.get("image_id") not in sizes:
+            continue
+        try:
+            _xyxy(ann.get("bbox"), Path(path), ann, sizes[ann["image_id"]])
+        except DataError:  # BadRecord, or a malformed bbox (which stops the read before evaluation)
+            out.add((ann["image_id"], ann.get("category_id")))
+    return out
+
+
 def _boxes_by_image(data: dict, path: Path, bad: BadData) -> dict[int, dict[int, list[Box]]]:
     """{image_id: {category_id: [xyxy, ...]}} over non-crowd annotations, indexed by pycocotools."""
     coco = COCO()
