@@ -12,6 +12,7 @@ import pytest
 from tests.test_data_readers_detection import _hand_coco, _summary
 from vrft.data.coco import read_detection
 from vrft.errors import DataError
+from vrft.evaluation.runner import subset_gt
 
 BAD = {  # annotation 1 (image 42, a 40x30 image, category dog) made bad
     "nan": ([float("nan"), 2, 10, 5], "not a finite number"),
@@ -70,3 +71,14 @@ def test_image_path_outside_the_image_folder(tmp_path, name, caplog):
         records = read_detection(ann, images, ["dog", "person", "car"], skip_bad=True)
     assert {r.image_id for r in records} == {7}
     assert any("skipped 1 bad" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_held_out_ground_truth_leaves_out_the_skipped_query(tmp_path, case):
+    """Evaluation's ground truth drops every box of a query skipped for a bad box (it was never asked), so mAP does
+    not count its other, good boxes as misses; the image's other queries keep theirs."""
+    ann, images = mutated(tmp_path, lambda d: d["annotations"][0].update(bbox=BAD[case][0]))
+    records = read_detection(ann, images, ["dog", "person", "car"], query="all", skip_bad=True)
+    assert 42 in {r.image_id for r in records}  # its person and car queries are still asked
+    gt = subset_gt(ann, {r.image_id for r in records})
+    assert {(a["image_id"], a["category_id"]) for a in gt["annotations"]} == {(42, 1), (7, 3), (7, 1)}

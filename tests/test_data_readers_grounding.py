@@ -102,7 +102,7 @@ def test_malformed_item_is_named_or_skipped(tmp_path, kind, caplog):
     with caplog.at_level(logging.WARNING):
         records = read_reasonseg(tmp_path, skip_bad=True)
     assert [r.image_id for r in records] == ["good"]
-    assert "skipped 1 of 2 ReasonSeg items" in caplog.text
+    assert "skipped 1 of 2 bad ReasonSeg items" in caplog.text
 
 
 def test_missing_or_empty_folder_and_bad_mode(tmp_path):

@@ -11,7 +11,9 @@ live in `CLASSIFICATION_LAYOUTS`:
 - `fgvc_aircraft`: `data/images/<id>.jpg`, `data/variants.txt`, `data/images_variant_<split>.txt` lines
   "<image_id> <variant name>"; `root` holds `data/` (the release) or is `data/` itself (the CoOp copy).
 
-Image files are not opened here (`vrft.data.images.filter_readable` checks them). Left out: the raw Flowers
+An image path that is absolute or climbs out of the image folder (`..`) is one line naming the split file and
+entry (`skip_bad=True`: that entry is skipped and counted). Image files are not opened here
+(`vrft.data.images.filter_readable` checks them). Left out: the raw Flowers
 `.mat` and Cars devkit layouts (the CoOp split files cover the paper's test sets), FGVC's copyright-banner
 crop (the paper used the images as released), few-shot sampling (`vrft.data.fewshot`).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vrft.data.bad import BadData, inside
 from vrft.data.images import read_json, require_path
 from vrft.data.records import ClassificationRecord
 from vrft.errors import DataError
@@ -45,14 +48,15 @@ COOP_IMAGE_DIRS = {
 
 
 def read_classification(
-    root: Path | str, layout: str, split: str, image_dir: Path | str | None = None
+    root: Path | str, layout: str, split: str, image_dir: Path | str | None = None, skip_bad: bool = False
 ) -> list[ClassificationRecord]:
     """Records of `split` ("train", "val", "test") of the dataset at `root` in the named layout.
 
-    `image_dir` overrides the layout's image folder. An unknown layout lists the registered ones.
+    `image_dir` overrides the layout's image folder. An unknown layout lists the registered ones. `skip_bad`
+    skips and counts entries whose image path leaves the image folder instead of stopping.
     """
     reader = CLASSIFICATION_LAYOUTS.get(layout)
-    return reader(Path(root), split, Path(image_dir) if image_dir is not None else None)
+    return reader(Path(root), split, Path(image_dir) if image_dir is not None else None, skip_bad)
 
 
 def class_names(records: list[ClassificationRecord]) -> list[str]:
@@ -89,7 +93,9 @@ def _coop_entry(entry: object, split_file: Path, where: str) -> tuple[str, int, 
 
 
 @CLASSIFICATION_LAYOUTS.register("coop_split")
-def read_coop_split(root: Path, split: str, image_dir: Path | None = None) -> list[ClassificationRecord]:
+def read_coop_split(
+    root: Path, split: str, image_dir: Path | None = None, skip_bad: bool = False
+) -> list[ClassificationRecord]:
     """Records of one split of a CoOp `split_zhou_<Dataset>.json` file (see the module docstring)."""
     split_file = _coop_split_file(root)
     data = read_json(split_file, "a CoOp split file", COOP_WHERE)
@@ -106,6 +112,7 @@ def read_coop_split(root: Path, split: str, image_dir: Path | None = None) -> li
         image_dir = split_file.parent / COOP_IMAGE_DIRS.get(split_file.name, "")
     require_path(image_dir, f"the image folder of {split_file.name}", COOP_WHERE)
     records, names = [], {}
+    bad = BadData(split_file, skip_bad, "entries")
     for i, entry in enumerate(entries):
         relpath, label_id, name = _coop_entry(entry, split_file, f"{split}[{i}]")
         if names.setdefault(label_id, name) != name:
@@ -113,8 +120,12 @@ def read_coop_split(root: Path, split: str, image_dir: Path | None = None) -> li
                 f"{split_file}: {split}[{i}] gives label {label_id} the name {name!r}, "
                 f"but earlier entries call it {names[label_id]!r}"
             )
+        where = f"{split_file}: {split}[{i}]"
+        if bad.check(lambda relpath=relpath, where=where: inside(relpath, image_dir, where)) is None:
+            continue
         records.append(ClassificationRecord(str(image_dir / relpath), name, label_id, relpath))
-    return records
+    bad.report(len(entries))
+    return _nonempty(records, split_file)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -125,7 +136,9 @@ def _read_lines(path: Path) -> list[str]:
 
 
 @CLASSIFICATION_LAYOUTS.register("fgvc_aircraft")
-def read_fgvc_aircraft(root: Path, split: str, image_dir: Path | None = None) -> list[ClassificationRecord]:
+def read_fgvc_aircraft(
+    root: Path, split: str, image_dir: Path | None = None, skip_bad: bool = False
+) -> list[ClassificationRecord]:
     """Records of one split of the FGVC-Aircraft release, labelled by variant (100 classes)."""
     what = "FGVC-Aircraft: data/images/*.jpg, data/variants.txt, data/images_variant_{train,val,test}.txt"
     require_path(root, what, FGVC_WHERE)
@@ -144,7 +157,9 @@ def read_fgvc_aircraft(root: Path, split: str, image_dir: Path | None = None) ->
     image_dir = image_dir if image_dir is not None else data / "images"
     require_path(image_dir, "the FGVC-Aircraft images (<image_id>.jpg)", FGVC_WHERE)
     records = []
-    for lineno, line in enumerate(_read_lines(split_file), start=1):
+    bad = BadData(split_file, skip_bad, "entries")
+    lines = _read_lines(split_file)
+    for lineno, line in enumerate(lines, start=1):
         if not line:
             continue
         image_id, _, variant = line.partition(" ")
@@ -152,9 +167,15 @@ def read_fgvc_aircraft(root: Path, split: str, image_dir: Path | None = None) ->
             raise DataError(f"{split_file}:{lineno}: expected '<image_id> <variant>', got {line!r}")
         if variant not in index:
             raise DataError(f"{split_file}:{lineno}: variant {variant!r} is not listed in {variants_file}")
-        records.append(
-            ClassificationRecord(str(image_dir / f"{image_id}.jpg"), variant, index[variant], image_id)
-        )
+        where = f"{split_file}:{lineno}:"
+        name = bad.check(lambda n=f"{image_id}.jpg", where=where: inside(n, image_dir, where))
+        if name is not None:
+            records.append(ClassificationRecord(str(image_dir / name), variant, index[variant], image_id))
+    bad.report(sum(1 for line in lines if line))
+    return _nonempty(records, split_file)
+
+
+def _nonempty(records: list[ClassificationRecord], split_file: Path) -> list[ClassificationRecord]:
     if not records:
         raise DataError(f"{split_file}: no images listed")
     return records

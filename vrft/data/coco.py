@@ -13,7 +13,7 @@ or height are left out. A box reaching past its image is clipped to the image's 
 data stops the read with one line naming the file and annotation or image (`data.skip_bad=true`: the query or
 image is skipped and counted instead): a non-finite or negative-size box, a box wholly outside its image (it would
 otherwise train the query as "No Objects"), and an image path that is absolute or climbs out of the image folder
-with `..`. COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
+with `..` (the rules every reader shares, `vrft.data.bad`). COCO images are `image_dir/file_name`. LVIS v1 images have no `file_name`: the name
 is the last part of `coco_url` (as the paper's LVIS script does), looked up in `image_dir/<coco_url folder>`
 when that folder exists (image_dir = the COCO root, as detectron2 does; LVIS v1 val uses train2017 and
 val2017 images), in the sibling folder when image_dir is another COCO split folder, else in `image_dir`.
@@ -28,13 +28,13 @@ import contextlib
 import difflib
 import io
 import logging
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pycocotools.coco import COCO
 
+from vrft.data.bad import BadData, check_box, inside
 from vrft.data.images import need, read_json, require_path
 from vrft.data.records import Box, DetectionRecord
 from vrft.errors import ConfigError, DataError
@@ -83,7 +83,7 @@ def read_detection(
         if path is None:
             continue
         for cat_id, name in asked(img["id"]):
-            if (img["id"], cat_id) in bad.queries:
+            if (img["id"], cat_id) in bad.keys:
                 continue
             found = tuple(boxes.get(img["id"], {}).get(cat_id, ()))
             records.append(
@@ -91,44 +91,6 @@ def read_detection(
             )
     bad.report()
     return records
-
-
-class BadBox(DataError):
-    """An annotation or image entry the reader cannot use."""
-
-
-class BadData:
-    """Raise on bad data, or (skip_bad) count it, remember the skipped (image, category) queries and log once."""
-
-    def __init__(self, path: Path, skip_bad: bool):
-        self.path, self.skip_bad = path, skip_bad
-        self.skipped: list[str] = []
-        self.queries: set[tuple[Any, Any]] = set()
-        self.clipped = 0
-
-    def check(self, fn, query: tuple[Any, Any] | None):
-        try:
-            return fn()
-        except BadBox as err:
-            if not self.skip_bad:
-                raise DataError(f"{err} (set data.skip_bad=true to skip and count bad annotations)") from None
-            self.skipped.append(str(err))
-            if query is not None:
-                self.queries.add(query)
-            return None
-
-    def report(self) -> None:
-        if self.clipped:
-            log.warning(
-                "%s: clipped %d boxes that reached past their image to its edges", self.path, self.clipped
-            )
-        if self.skipped:
-            log.warning(
-                "%s: skipped %d bad annotations or images (data.skip_bad=true); first: %s",
-                self.path,
-                len(self.skipped),
-                self.skipped[0],
-            )
 
 
 def load_exist_map(path: Path | str) -> dict[str, list[str]]:
@@ -185,23 +147,27 @@ def _validate(data: Any, path: Path, kind: str) -> None:
 
 
 def _xyxy(bbox: Any, path: Path, ann: dict, size: tuple[float, float]) -> tuple[Box | None, bool]:
-    """COCO [x, y, w, h] -> ((x1, y1, x2, y2) clipped to the image of `size`, whether it was clipped); None for a
-    zero-size box; BadBox for a non-finite, negative-size or wholly outside box."""
+    """COCO [x, y, w, h] -> `check_box` of its (x1, y1, x2, y2) on the image of `size` (the shared rules)."""
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
         raise DataError(f"{path}: annotation {ann.get('id', '?')} has bbox {bbox!r}; expected [x, y, w, h]")
     x, y, w, h = (float(v) for v in bbox)
     where = f"{path}: annotation {ann.get('id', '?')} (image {ann['image_id']}) has bbox {bbox!r}"
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise BadBox(f"{where}: not a finite number")
-    if w < 0 or h < 0:
-        raise BadBox(f"{where}: negative width or height")
-    if w == 0 or h == 0:
-        return None, False
-    W, H = size
-    box = (max(0.0, x), max(0.0, y), min(W, x + w), min(H, y + h))
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise BadBox(f"{where}: wholly outside its {W:g}x{H:g} image")
-    return box, box != (x, y, x + w, y + h)
+    return check_box((x, y, x + w, y + h), where, size)
+
+
+def refused_queries(data: dict, path: Path | str) -> set[tuple[Any, Any]]:
+    """(image_id, category_id) of every query with a box the reader refuses, so skips it under `data.skip_bad=true`
+    (evaluation leaves their ground truth out: the query was never asked)."""
+    sizes = {img.get("id"): (float(img["width"]), float(img["height"])) for img in data.get("images", [])}
+    out = set()
+    for ann in data.get("annotations", []):
+        if ann.get("iscrowd", 0) or ann.get("image_id") not in sizes:
+            continue
+        try:
+            _xyxy(ann.get("bbox"), Path(path), ann, sizes[ann["image_id"]])
+        except DataError:  # BadRecord, or a malformed bbox (which stops the read before evaluation)
+            out.add((ann["image_id"], ann.get("category_id")))
+    return out
 
 
 def _boxes_by_image(data: dict, path: Path, bad: BadData) -> dict[int, dict[int, list[Box]]]:
@@ -282,7 +248,7 @@ class _ImagePaths:
         return self._folders[name]
 
     def __call__(self, img: dict, entry: str) -> str:
-        """The image file; BadBox for a name that is absolute or climbs out of the folder (`..`)."""
+        """The image file; `BadRecord` for a name that is absolute or climbs out of the folder (`..`)."""
         if self.kind == "coco" or "file_name" in img:
             return str(self.image_dir / self._inside(str(img["file_name"]), entry))
         parts = str(img["coco_url"]).rstrip("/").split("/")
@@ -292,6 +258,4 @@ class _ImagePaths:
         )
 
     def _inside(self, name: str, entry: str) -> str:
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise BadBox(f"{entry} names image {name!r}, outside the image folder {self.image_dir}")
-        return name
+        return inside(name, self.image_dir, entry)

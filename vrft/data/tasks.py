@@ -62,7 +62,7 @@ def _detection(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
 
 
 def _classification(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
-    return read_classification(split.path, split.reader, split.split, split.images)
+    return read_classification(split.path, split.reader, split.split, split.images, skip_bad)
 
 
 def _reasonseg(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
@@ -71,7 +71,7 @@ def _reasonseg(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
 
 
 def _virft(split: SplitCfg, task: TaskCfg, train: bool, skip_bad: bool):
-    return read_virft(split.path, split.split)
+    return read_virft(split.path, split.split, skip_bad=skip_bad)
 
 
 for _name, _fn in (

@@ -8,6 +8,10 @@ which needs the network). Rows are `{"image": PIL.Image, "problem": str, "soluti
 the problem text and the solution's coordinates are the release's (Qwen2-VL 0..1000), and images keep their
 stored mode (the paper saved RGBA; `vrft.data.images.open_image` converts). The result is a lazy sequence:
 an image is decoded when its row is read (in DataLoader workers), not at load time.
+An image stored as a file path is opened inside the dataset folder. Bad rows (`vrft.data.virft_checks`: an image
+path leaving the dataset folder, a solution box the rewards' parser rejects) stop the read with one line naming the
+dataset and row, or are skipped and counted with `skip_bad=True`; boxes are neither clipped nor checked against
+the image, as the rows do not record their coordinate space (the releases use Qwen2-VL's 0..1000).
 Left out: JSON `{image_path, problem, solution}` files (Visual-ARFT), re-encoding problems for other families.
 """
 
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vrft.data.images import open_image
+from vrft.data.virft_checks import without_bad_rows
 from vrft.errors import DataError
 
 VIRFT_WHERE = "the Hugging Face collection 'ViRFT Datasets' (laolao77/ViRFT_*)"
@@ -30,8 +35,13 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 class VirftRows(Sequence):
     """A read-only sequence of `{"image", "problem", "solution"}` dicts over a `datasets.Dataset`."""
 
-    def __init__(self, dataset: Any, source: str):
-        self.dataset, self.source = dataset, source
+    def __init__(self, dataset: Any, source: str, image_root: Path | None = None):
+        self.dataset, self.source, self.image_root = dataset, source, image_root
+        self._decoder = None
+        feature = getattr(dataset, "features", {}).get("image")
+        if image_root is not None and _is_image_feature(feature):
+            self._decoder = feature  # decoded here, so that a stored path is taken inside image_root
+            self.dataset = dataset.cast_column("image", type(feature)(mode=feature.mode, decode=False))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -41,18 +51,38 @@ class VirftRows(Sequence):
             return [self[i] for i in range(*index.indices(len(self)))]
         row = self.dataset[index]
         image = row["image"]
-        if isinstance(image, (str, Path)):
-            image = open_image(image)
+        if isinstance(image, dict) and self._decoder is not None:
+            image = self._decode(image, index)
+        elif isinstance(image, (str, Path)):
+            image = open_image(self.image_root / image if self.image_root is not None else image)
         return {"image": image, "problem": row["problem"], "solution": row["solution"]}
+
+    def _decode(self, value: dict, index: int) -> Any:
+        """The library's decoder on stored bytes, or on a stored path taken inside `image_root`."""
+        if value.get("bytes") is None and value.get("path") is not None:
+            value = {"bytes": None, "path": str(self.image_root / value["path"])}
+        try:
+            return self._decoder.decode_example(value)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{self.source}: row {index}: cannot decode image ({err})") from None
 
     def __repr__(self) -> str:
         return f"VirftRows({self.source!r}, {len(self)} rows)"
 
 
-def read_virft(path: Path | str, split: str = "train", cache_dir: Path | str | None = None) -> VirftRows:
+def _is_image_feature(feature: Any) -> bool:
+    from datasets import Image
+
+    return isinstance(feature, Image)
+
+
+def read_virft(
+    path: Path | str, split: str = "train", cache_dir: Path | str | None = None, skip_bad: bool = False
+) -> VirftRows:
     """Rows of `split` of a released Visual-RFT dataset (see the module docstring for what `path` may be).
 
     `cache_dir` is where `load_dataset` keeps its Arrow copy of parquet/Hub data (default: the HF cache).
+    `skip_bad` skips and counts bad rows instead of stopping.
     """
     p = Path(path)
     cache = str(cache_dir) if cache_dir is not None else None
@@ -68,7 +98,9 @@ def read_virft(path: Path | str, split: str = "train", cache_dir: Path | str | N
             f"solution; get it from {VIRFT_WHERE} (see README)"
         )
     _check_columns(dataset, str(path))
-    return VirftRows(dataset, str(path))
+    root = (p if p.is_dir() else p.parent) if p.exists() else None  # Hub data: its images are stored as bytes
+    dataset = without_bad_rows(dataset, str(path), root, skip_bad)
+    return VirftRows(dataset, str(path), root)
 
 
 def _from_disk(p: Path, split: str) -> Any:

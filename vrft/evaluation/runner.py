@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from vrft.data.coco import refused_queries
 from vrft.data.collate import PromptCollator
 from vrft.evaluation.classification import classification_accuracy
 from vrft.evaluation.detection import coco_map, lvis_map, predictions_to_coco
@@ -42,10 +43,16 @@ class EvalSpec:
 
 
 def subset_gt(gt_json: Path, image_ids: set) -> dict:
-    """The ground-truth JSON restricted to `image_ids` (images and their annotations; categories kept)."""
+    """The ground-truth JSON restricted to `image_ids` (images and their annotations; categories kept), without the
+    annotations of queries the reader skipped for a bad box (`data.skip_bad=true`; they were never asked)."""
     data = json.loads(Path(gt_json).read_text())
+    refused = refused_queries(data, gt_json)
     data["images"] = [im for im in data["images"] if im["id"] in image_ids]
-    data["annotations"] = [a for a in data.get("annotations", []) if a["image_id"] in image_ids]
+    data["annotations"] = [
+        a
+        for a in data.get("annotations", [])
+        if a["image_id"] in image_ids and (a["image_id"], a.get("category_id")) not in refused
+    ]
     return data
 
 

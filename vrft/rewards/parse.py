@@ -27,6 +27,7 @@ __all__ = [
     "box_iou",
     "completion_text",
     "dedup_boxes",
+    "detection_items",
     "extract_answer",
     "match_boxes",
     "normalize_label",
@@ -145,6 +146,26 @@ def _entry(e: dict) -> PredBox:
     return PredBox(position=pos, confidence=conf, valid=pos is not None and conf is not None)
 
 
+def detection_items(answer: str | None, max_entries: int | None = MAX_ENTRIES) -> list[dict] | None:
+    """The entries of a detection answer as decoded, before any check of their values: `[]` for an empty answer,
+    None for one that does not parse (the rules of `parse_detection`). Dataset readers use it to name a bad
+    ground-truth entry by its raw values."""
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip().replace("[[", "[").replace("]]", "]")
+    if _NO_OBJECTS_RE.fullmatch(text) or _EMPTY_LIST_RE.fullmatch(text):
+        return []
+    if not text.startswith("[") or (max_entries is not None and text.count("{") > max_entries):
+        return None
+    try:
+        data = json.loads(text.replace("'", '"'))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        return None
+    return data
+
+
 def parse_detection(answer: str | None, max_entries: int | None = MAX_ENTRIES) -> DetectionParse:
     """Parse a detection answer (the text inside `<answer>`), quotes single or double, keys `Position` and
     `Confidence` (case-sensitive; other keys ignored). `[[` and `]]` are first rewritten to `[` and `]`, as the
@@ -153,22 +174,12 @@ def parse_detection(answer: str | None, max_entries: int | None = MAX_ENTRIES) -
     box, Python literals like `None` or `nan`), or that has more than `max_entries` entries (None: no cap; ground
     truth is read uncapped), fails (`ok=False`). Duplicates are kept here (monitors count them); `dedup_boxes`
     removes them."""
-    if not isinstance(answer, str):
+    items = detection_items(answer, max_entries)
+    if items is None:
         return _FAILED
-    text = answer.strip().replace("[[", "[").replace("]]", "]")
-    if _NO_OBJECTS_RE.fullmatch(text) or _EMPTY_LIST_RE.fullmatch(text):
+    if not items:
         return _NONE
-    if not text.startswith("[") or (max_entries is not None and text.count("{") > max_entries):
-        return _FAILED
-    try:
-        data = json.loads(text.replace("'", '"'))
-    except (ValueError, RecursionError):
-        return _FAILED
-    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        return _FAILED
-    if not data:
-        return _NONE
-    return DetectionParse(ok=True, no_objects=False, boxes=tuple(_entry(e) for e in data))
+    return DetectionParse(ok=True, no_objects=False, boxes=tuple(_entry(e) for e in items))
 
 
 def dedup_boxes(boxes: tuple[PredBox, ...]) -> tuple[PredBox, ...]:
