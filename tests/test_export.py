@@ -70,3 +70,12 @@ def test_final_model_loads_and_generates_with_transformers(final_model):
     ]
     out = pipe(text=messages, max_new_tokens=3, min_new_tokens=3, return_full_text=False)
     assert isinstance(out[0]["generated_text"], str), out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason=NO_TORCHVISION)
+def test_vrft_loader_keeps_the_pil_image_processor_when_torchvision_is_installed(final_model):
+    """transformers prefers the torchvision image processor once torchvision is importable; its resize gives other
+    pixel values than the PIL one vrft's results were measured with."""
+    from vrft.models.processor import load_processor
+
+    assert type(load_processor(final_model[1]).image_processor).__name__.endswith("Pil")
