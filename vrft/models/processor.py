@@ -5,8 +5,8 @@ The subclasses here keep the library class names (so saved folders still name `Q
 `Qwen3VLProcessor`) but take images and text only. What they save is a complete transformers processor all the same:
 `processor_config.json` also holds the family's video processor (`video_settings`), so `AutoProcessor` and
 `pipeline("image-text-to-text")` load a saved folder wherever transformers' video processors load (they import
-torchvision). `load_processor` sets the image processor's pixel bounds explicitly and fails with a `ModelError` naming
-the folder when files are missing.
+torchvision). `load_processor` takes the PIL image processor whether or not torchvision is installed, sets its pixel bounds
+explicitly and fails with a `ModelError` naming the folder when files are missing.
 
 Left out: videos, and families other than Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense; not the MoE variants).
 """
@@ -99,7 +99,9 @@ def load_processor(
         _check_files(local)
     family = family or _family_of(str(path))
     try:
-        processor = processor_class(family).from_pretrained(str(path))
+        # the PIL image processor, pinned: with torchvision installed transformers picks its torchvision twin,
+        # whose resize gives other pixel values
+        processor = processor_class(family).from_pretrained(str(path), backend="pil")
     except (OSError, ValueError) as err:
         raise ModelError(f"{path}: cannot load the processor: {str(err).splitlines()[0]}") from err
     set_pixel_bounds(processor, min_pixels=min_pixels, max_pixels=max_pixels)
