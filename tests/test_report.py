@@ -12,6 +12,7 @@ from PIL import Image
 from vrft.report import aggregate as agg
 from vrft.report import build_report, find_runs, load_run, write_report
 from vrft.report.__main__ import main
+from vrft.report.document import image_src
 from vrft.report.wandb_report import build_wandb_report, runset_filter, target_of
 
 TASK = "coco_fewshot"
@@ -118,15 +119,17 @@ def test_plots_are_valid_pngs_and_linked(sweep, tmp_path):
     report = build_report(find_runs([sweep]), tmp_path)
     files = write_report(report, tmp_path)
     pngs = [f for f in files if f.suffix == ".png"]
-    assert {p.name.split("_")[0] for p in pngs} == {"final", "reward", "loss", "metric"}
+    # one axis per quantity: each algo's loss apart; no KL plot (these runs log none)
+    assert {p.name.split("_")[0] for p in pngs} == {"final", "reward", "loss-grpo", "loss-sft", "metric"}
     for png in pngs:
         with Image.open(png) as img:
             img.verify()
             assert img.format == "PNG" and img.size[0] > 100
     html = (tmp_path / "report.html").read_text()
     md = (tmp_path / "report.md").read_text()
-    for png in pngs:
-        assert f"src='{png.name}'" in html and f"]({png.name})" in md
+    for png in pngs:  # the HTML embeds each PNG, the Markdown links it
+        assert f"src='{image_src(png.name, tmp_path)}'" in html and f"]({png.name})" in md
+    assert "src='data:image/png;base64," in html and ".png'" not in html
     md_tables = sum(line.startswith("|---") for line in md.splitlines())
     assert html.count("<table>") == md_tables >= 5  # final, initial/final, per class, failed, unreadable, ...
 
@@ -209,8 +212,9 @@ def test_wandb_report_object_offline(sweep, tmp_path, monkeypatch):
     keys = {(f.key.section, f.key.name): f.value for f in parsed.filters}
     assert keys[("run", "group")] == ["coco_fewshot-shots"] and keys[("config", "task.name")] == TASK
     assert set(keys[("run", "name")]) == set(target.run_ids)
-    table = next(b for b in wr.blocks if type(b).__name__ == "MarkdownBlock")
-    assert "| shots |" in table.text
+    tables = [b.text for b in wr.blocks if type(b).__name__ == "MarkdownBlock"]
+    assert any("| shots |" in t for t in tables)
+    assert tables[0].startswith("| run |") and "](" not in tables[0]  # run folders as text: local paths
 
 
 def test_cli_wandb_dry_run_and_online_save(sweep, tmp_path, capsys, monkeypatch):
@@ -229,3 +233,41 @@ def test_cli_wandb_dry_run_and_online_save(sweep, tmp_path, capsys, monkeypatch)
     assert saved and saved[0].entity == "team" and "https://wandb.ai/team/r" in capsys.readouterr().out
     monkeypatch.setattr(wrep, "save_wandb_report", lambda r: (_ for _ in ()).throw(OSError("no network")))
     assert main([str(sweep), "--out", str(tmp_path)]) == 1
+
+
+def test_band_is_mean_min_max_over_seeds_and_ema_smooths_without_start_bias():
+    b = agg.band([{1: 1.0, 2: 2.0}, {1: 3.0, 2: 6.0}, {}], smoothing=0.5)
+    assert (b.steps, b.mean, b.low, b.high, b.n) == ([1, 2], [2.0, 4.0], [1.0, 2.0], [3.0, 6.0], 2)
+    assert b.smooth == pytest.approx([2.0, (0.25 * 2.0 + 0.5 * 4.0) / 0.75])  # debiased EMA
+    assert agg.ema([5.0, 5.0, 5.0], 0.9) == pytest.approx([5.0] * 3) and agg.ema([1.0, 2.0], 0.0) == [
+        1.0,
+        2.0,
+    ]
+    with pytest.raises(ValueError):
+        agg.ema([1.0], 1.0)
+
+
+def test_runs_table_shows_the_config_keys_that_differ(sweep, tmp_path):
+    from vrft.report.compare import differing_keys, run_rows
+
+    assert differing_keys([{"a": 1, "paths.x": 1, "s": 2}, {"a": 1, "paths.x": 2, "s": 3}, {"a": 1}]) == ["s"]
+    run = sweep / "algo=grpo,task.shots=1" / "seed=0"  # a typed config beats the overrides
+    (run / "run_config.json").write_text(json.dumps({"algo": {"name": "grpo", "lr": 2e-5}, "seed": 0}))
+    runs = find_runs([sweep]).runs
+    header, rows, rest = run_rows(runs, sweep, lambda r: r.final if r.ok else None)
+    assert header[:5] == ["run", "algo", "algo.lr", "algo.name", "seed"] and rest == []
+    assert header[-6:] == ["task.shots", "status", "steps", "initial", "final", "Δ"]
+    first = dict(zip(header, rows[0], strict=True))
+    assert first["run"].href == "algo=grpo,task.shots=1/seed=0" and first["algo.lr"] == "2e-05"
+    assert first["final"] == "30.0" and first["Δ"] == "+20.0" and first["algo"] == "–"
+    failed = next(dict(zip(header, r, strict=True)) for r in rows if r[header.index("status")] == "failed")
+    assert failed["final"] == "–"  # listed, never a number
+
+
+def test_held_out_curve_runs_from_initial_to_final(sweep):
+    from vrft.report.build import held_out
+
+    run = next(
+        r for r in find_runs([sweep]).runs if r.ok and r.algo == "grpo" and r.shots == 4 and r.seed == 1
+    )
+    assert held_out(run, "mAP") == {0: 11.0, 3: 41.0}  # initial at step 0; the final at the run's last step

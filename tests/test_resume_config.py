@@ -34,6 +34,9 @@ def test_changed_keys_skip_free_and_allowed_keys():
         "task ('<absent>' -> {})",
         "task.shots (4 -> '<absent>')",
     ]
+    # an option added since (reward.functions.<name>.fn), left at its null default, is no change
+    added = {"reward": {"functions": {"iou": {"weight": 1.0, "fn": None}}}}
+    assert changed_keys({"reward": {"functions": {"iou": {"weight": 1.0}}}}, added) == []
 
 
 @pytest.mark.parametrize(

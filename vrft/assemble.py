@@ -21,7 +21,7 @@ import lightning as L
 
 from vrft.checkpointing.callbacks import Checkpointer
 from vrft.checkpointing.layout import Checkpoint, checkpoint_root
-from vrft.config import RunCfg, TaskCfg
+from vrft.config import RunCfg, TaskCfg, user_reward
 from vrft.data.collate import MicroBatches, PromptCollator, SFTCollator
 from vrft.data.datamodule import TrainData
 from vrft.data.rows import sft_target
@@ -37,6 +37,7 @@ from vrft.models.lora import apply_lora, freeze_vision_tower
 from vrft.registry import Registry
 from vrft.rewards.combine import Rewards, RewardSpec
 from vrft.rewards.sets import reward_set
+from vrft.rewards.user import with_user_rewards
 from vrft.rollout.engines import build_engine
 from vrft.rollout.logps import LogProbs
 from vrft.rollout.sampling import Tokens, generation_tokens
@@ -162,7 +163,9 @@ def build_rewards(cfg: RunCfg) -> Rewards:
     r = cfg.reward
     specs = tuple(RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in r.functions.items())
     official = r.compat == "official"
-    return Rewards(specs, reward_set(r.compat), r.compat_monitors or official, math_verify_monitor=official)
+    user = {name: user_reward(name, f.fn) for name, f in r.functions.items() if f.fn is not None}
+    registry = with_user_rewards(reward_set(r.compat), user)
+    return Rewards(specs, registry, r.compat_monitors or official, math_verify_monitor=official)
 
 
 def grpo_module(a: Assembly, loggers: list) -> GRPOModule:

@@ -56,6 +56,7 @@ class TaskCfg:
 class RewardFnCfg:
     weight: float = 1.0
     kwargs: dict[str, Any] = field(default_factory=dict)
+    fn: str | None = None  # a reward of your own, by import path (vrft.rewards.user); None: the built-in
 
 
 @dataclass
@@ -337,9 +338,31 @@ def check_reward(r: RewardCfg) -> None:
 
     _one_of("reward.compat", r.compat, REWARD_SETS)
     _require(bool(r.functions), "reward.functions", {}, "name at least one reward")
-    for name in r.functions:
-        _one_of(f"reward.functions.{name}", name, sorted(REWARD_SETS[r.compat]))
+    for name, f in r.functions.items():
+        if f.fn is None:
+            _require(
+                name in REWARD_SETS[r.compat],
+                f"reward.functions.{name}",
+                name,
+                f"must be one of {', '.join(sorted(REWARD_SETS[r.compat]))}, or a reward of your own with "
+                f"reward.functions.{name}.fn=package.module.function",
+            )
+        else:
+            _require(
+                name not in REWARD_SETS[r.compat],
+                f"reward.functions.{name}.fn",
+                f.fn,
+                f"{name} is a built-in reward; give your own another name",
+            )
+            user_reward(name, f.fn)
     if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
         raise ConfigError(
             "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"
         )
+
+
+def user_reward(name: str, path: str):
+    """The function `reward.functions.<name>.fn` names, imported and checked (vrft.rewards.user)."""
+    from vrft.rewards.user import resolve
+
+    return resolve(f"reward.functions.{name}.fn", path)

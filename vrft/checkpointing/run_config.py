@@ -7,6 +7,8 @@ data, max_steps, ...): a resumed run would otherwise end as neither config. Keys
 weights may differ (`FREE`: where files go, loggers, checkpoint cadence, `resume` itself). `resume_allow=[KEY,...]`
 accepts the named changes on purpose. Hydra rewrites `.hydra/` at every start; a resumed life's files are moved to
 `.hydra/resume-<step>/` and the first life's put back, so `.hydra/config.yaml` stays the config the run began with.
+A key the kept config lacks that is null now (an option added to vrft since, such as `reward.functions.<name>.fn`)
+is no change.
 Left out: runs started before this file existed (nothing to compare; the current config is kept from then on).
 """
 
@@ -43,7 +45,7 @@ def changed_keys(first: dict, now: dict, allow=()) -> list[str]:
         if any(key == s or key.startswith(s + ".") for s in skip):
             continue
         old, new = a.get(key, "<absent>"), b.get(key, "<absent>")
-        if old != new:
+        if old != new and not (old == "<absent>" and new is None):  # a key added since, at its null default
             out.append(f"{key} ({old!r} -> {new!r})")
     return out
 

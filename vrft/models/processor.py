@@ -2,8 +2,11 @@
 
 transformers 5's Qwen2-VL / Qwen2.5-VL / Qwen3-VL processors require a video processor, whose class needs torchvision.
 The subclasses here keep the library class names (so saved folders still name `Qwen2VLProcessor` or
-`Qwen3VLProcessor`, loadable by `AutoProcessor` where torchvision is installed) but take images and text only. `load_processor` sets the image
-processor's pixel bounds explicitly and fails with a `ModelError` naming the folder when files are missing.
+`Qwen3VLProcessor`) but take images and text only. What they save is a complete transformers processor all the same:
+`processor_config.json` also holds the family's video processor (`video_settings`), so `AutoProcessor` and
+`pipeline("image-text-to-text")` load a saved folder wherever transformers' video processors load (they import
+torchvision). `load_processor` takes the PIL image processor whether or not torchvision is installed, sets its pixel bounds
+explicitly and fails with a `ModelError` naming the folder when files are missing.
 
 Left out: videos, and families other than Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense; not the MoE variants).
 """
@@ -40,8 +43,35 @@ def processor_class(family: str) -> type:
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         base.__init__(self, image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
-    doc = f"{base.__name__} for images and text, without a video processor."
-    return type(base.__name__, (base,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+    def to_dict(self) -> dict:
+        out = base.to_dict(self)
+        out["video_processor"] = video_settings(out["image_processor"], VIDEO_PROCESSORS[base.__name__])
+        return out
+
+    doc = f"{base.__name__} for images and text, without a video processor (saved with the settings of one)."
+    attrs = {"__init__": __init__, "to_dict": to_dict, "__doc__": doc, "__module__": __name__}
+    return type(base.__name__, (base,), attrs)
+
+
+# The video processor transformers pairs with each processor (its VIDEO_PROCESSOR_MAPPING_NAMES: Qwen2.5-VL takes
+# Qwen2-VL's, Qwen3.5 Qwen3-VL's).
+VIDEO_PROCESSORS = {
+    "Qwen2VLProcessor": "Qwen2VLVideoProcessor",
+    "Qwen2_5_VLProcessor": "Qwen2VLVideoProcessor",
+    "Qwen3VLProcessor": "Qwen3VLVideoProcessor",
+}
+
+
+def video_settings(image: dict, video_type: str) -> dict:
+    """The saved video processor's settings: the image processor's (`image`, its `to_dict()`) under `video_type`.
+
+    Written from the image processor's dict rather than by the library's video processor class, because that class
+    imports torchvision, which vrft does not need; the Qwen video processors take the same keys (patch, merge and
+    temporal patch sizes, mean and std, pixel bounds) and fill the video-only ones (fps, frame counts) with their
+    own defaults when loaded. So a video is resized within the image pixel bounds vrft trained with.
+    """
+    out = {k: v for k, v in image.items() if k != "image_processor_type"}
+    return out | {"video_processor_type": video_type}
 
 
 _NAMES = {"Qwen2VLProcessor": "qwen2_vl", "Qwen2_5_VLProcessor": "qwen2_5_vl", "Qwen3VLProcessor": "qwen3_vl"}
@@ -69,7 +99,9 @@ def load_processor(
         _check_files(local)
     family = family or _family_of(str(path))
     try:
-        processor = processor_class(family).from_pretrained(str(path))
+        # the PIL image processor, pinned: with torchvision installed transformers picks its torchvision twin,
+        # whose resize gives other pixel values
+        processor = processor_class(family).from_pretrained(str(path), backend="pil")
     except (OSError, ValueError) as err:
         raise ModelError(f"{path}: cannot load the processor: {str(err).splitlines()[0]}") from err
     set_pixel_bounds(processor, min_pixels=min_pixels, max_pixels=max_pixels)

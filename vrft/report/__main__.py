@@ -1,7 +1,7 @@
-"""`python -m vrft.report DIR [DIR ...] [--out OUT] [--metric NAME] [--wandb-dry-run] [--no-wandb]`.
+"""`python -m vrft.report DIR [DIR ...] [--out OUT] [--metric NAME] [--smoothing W] [--wandb-dry-run] [--no-wandb]`.
 
-Finds every summary.json below the folders, writes report.md, report.html and PNG plots into OUT (default: the
-first DIR), and prints where. With a W&B login configured it also saves a W&B Report for the runs' group and
+Finds every summary.json below the folders, writes report.md, report.html (one file, plots embedded) and PNG plots
+into OUT (default: the first DIR), and prints where. With a W&B login configured it also saves a W&B Report for the runs' group and
 prints its URL; offline it builds that report only with --wandb-dry-run (saving needs a login).
 Exit codes: 0 written; 1 the local report was written but saving the W&B report failed; 2 bad input.
 """
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from vrft.errors import VrftError
+from vrft.report.build import SMOOTHING
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,6 +26,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("dirs", nargs="+", type=Path, help="sweep folders or run folders")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the first DIR)")
     p.add_argument("--metric", default=None, help="metric to compare (default: each run's headline metric)")
+    p.add_argument(
+        "--smoothing",
+        type=float,
+        default=SMOOTHING,
+        help=f"EMA weight of the training curves, 0..<1 (default {SMOOTHING})",
+    )
     p.add_argument("--title", default="vrft comparison", help="title of the W&B report")
     p.add_argument("--project", default=None, help="W&B project (default: from the runs' config, else vrft)")
     p.add_argument("--entity", default=None, help="W&B entity (default: from the runs' config / your login)")
@@ -45,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"no run folders (summary.json or .hydra/) below {', '.join(map(str, args.dirs))}"
             )
         out = args.out or args.dirs[0]
-        report = build_report(found, out, args.metric, sources=args.dirs)
+        if not 0.0 <= args.smoothing < 1.0:
+            raise VrftError(f"--smoothing {args.smoothing}: must be in [0, 1)")
+        report = build_report(found, out, args.metric, sources=args.dirs, smoothing=args.smoothing)
         files = write_report(report, out)
     except VrftError as err:
         print(f"vrft.report: error: {err}", file=sys.stderr)

@@ -3,7 +3,8 @@
 A *section* is one (task, model, metric) combination; inside it a *cell* is one (algo, shots) pair whose runs
 differ only by seed. Cells report mean, sample standard deviation (n - 1; none for one seed) and n. Curves are
 averaged per step over the seeds that logged that step. Only runs with status "ok" enter; failed ones are listed
-by the caller. Left out: confidence intervals and significance tests (seed counts are small).
+by the caller. `band` gives a curve group's mean, min-max band over seeds and smoothed mean for the plots. Left out:
+confidence intervals and significance tests (seed counts are small).
 """
 
 from __future__ import annotations
@@ -162,4 +163,44 @@ def series(rows: Iterable[dict], key: str) -> dict[int, float]:
         value = row.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[int(row["step"])] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Band:
+    """One group's curve over seeds, per step: the mean, the lowest and highest seed (the band), the smoothed mean
+    (`smooth`, what the eye follows) and how many seeds logged anything."""
+
+    steps: list[int]
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+    smooth: list[float]
+    n: int
+
+
+def band(series: Iterable[dict[int, float]], smoothing: float = 0.6) -> Band:
+    """Per-step mean, min and max over the `series` ({step: value}, one per seed) and the mean smoothed by `ema`."""
+    by_step: dict[int, list[float]] = defaultdict(list)
+    n = 0
+    for one in series:
+        n += bool(one)
+        for step, value in one.items():
+            if value is not None and math.isfinite(value):
+                by_step[step].append(value)
+    steps = sorted(by_step)
+    mean = [statistics.fmean(by_step[s]) for s in steps]
+    low, high = [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps]
+    return Band(steps, mean, low, high, ema(mean, smoothing), n)
+
+
+def ema(values: list[float], weight: float) -> list[float]:
+    """Exponential moving average with the start-up bias removed (TensorBoard's smoothing, W&B's "exponential
+    moving average"): `weight` 0 keeps the values, towards 1 smooths more."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight {weight} must be in [0, 1)")
+    out, last = [], 0.0
+    for i, v in enumerate(values, start=1):
+        last = weight * last + (1.0 - weight) * v
+        out.append(last / (1.0 - weight**i))
     return out

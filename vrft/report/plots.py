@@ -1,7 +1,9 @@
 """PNG plots of the report (matplotlib, Agg backend: no display needed).
 
 `plot_final_vs_shots`: the headline metric per algo against shots (mean with a ± std bar), the starting model's
-mean as a dashed line. `plot_curves`: one line per (algo, shots), each the per-step mean over seeds.
+mean as a dashed line. `plot_bands`: one quantity on one axis, per (algo, shots) group the smoothed mean over seeds
+as a solid line, the raw mean as a faint one and the min-max band over seeds shaded (as a W&B line plot grouped by
+config shows them); a group keeps its colour in every plot.
 Each function writes one PNG and returns its path, or None when there is nothing to draw.
 Left out: interactive plots (the W&B report has those).
 """
@@ -16,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-Curve = tuple[list[int], list[float]]
+from vrft.report.aggregate import Band  # noqa: E402
 
 
 def plot_final_vs_shots(
@@ -45,18 +47,41 @@ def plot_final_vs_shots(
     return _save(fig, path)
 
 
-def plot_curves(path: Path, title: str, ylabel: str, curves: dict[str, Curve]) -> Path | None:
-    """One line per label; `curves[label]` = (steps, values)."""
-    curves = {k: v for k, v in curves.items() if v[0]}
-    if not curves:
+def colours(labels: list[str]) -> dict[str, str]:
+    """One colour per group label (matplotlib's tab10 cycle, then tab20), fixed for the whole report."""
+    cycle = [*plt.get_cmap("tab10").colors, *plt.get_cmap("tab20").colors[1::2]]
+    return {label: matplotlib.colors.to_hex(cycle[i % len(cycle)]) for i, label in enumerate(labels)}
+
+
+def plot_bands(
+    path: Path, title: str, ylabel: str, bands: dict[str, Band], colour: dict[str, str]
+) -> Path | None:
+    """`bands[label]`: one group's curve over seeds; `colour[label]` its colour (see `colours`)."""
+    bands = {k: b for k, b in bands.items() if b.steps}
+    if not bands:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for label, (steps, values) in curves.items():
-        ax.plot(steps, values, marker="." if len(steps) < 30 else None, label=label)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=100)
+    for label, b in bands.items():
+        c = colour[label]
+        if b.n > 1:
+            ax.fill_between(b.steps, b.low, b.high, color=c, alpha=0.15, linewidth=0)
+        if b.smooth != b.mean:
+            ax.plot(b.steps, b.mean, color=c, alpha=0.3, linewidth=0.8)
+        few = len(b.steps) < 12
+        seeds = f" (n={b.n})"
+        ax.plot(
+            b.steps,
+            b.smooth,
+            color=c,
+            linewidth=2,
+            marker="o" if few else None,
+            markersize=3,
+            label=label + seeds,
+        )
     ax.set(title=title, xlabel="step", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="best")
     return _save(fig, path)
 
 

@@ -59,7 +59,7 @@ def _blocks(report: Report) -> list[Any]:
         elif isinstance(block, Para):
             out.append(wr.P(block.text))
         elif isinstance(block, Table):
-            out.append(wr.MarkdownBlock(md_table(block)))
+            out.append(wr.MarkdownBlock(md_table(block, links=False)))  # run folders: local paths
     return out
 
 

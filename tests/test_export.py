@@ -1,0 +1,81 @@
+"""`final_model/` is a complete transformers checkpoint for every model family vrft supports.
+
+Each family's tiny model is saved the way a run saves it (`save_final`); its `processor_config.json` must hold the
+family's video processor with the image processor's settings (transformers 5's Qwen-VL processors refuse to load
+without one), vrft's own loader must still load it, and, where transformers' video processors can load (they import
+torchvision), `AutoProcessor` and `pipeline("image-text-to-text")` load the folder and generate.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+FAMILIES = {  # conf/model tiny config -> the video processor transformers pairs with its processor
+    "tiny_qwen2_vl": "Qwen2VLVideoProcessor",
+    "tiny_qwen2_5_vl": "Qwen2VLVideoProcessor",
+    "tiny_qwen3_vl": "Qwen3VLVideoProcessor",
+    "tiny_qwen3_5": "Qwen3VLVideoProcessor",
+}
+SHARED = ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "size")
+NO_TORCHVISION = "transformers' Qwen-VL video processors import torchvision, which is not installed here"
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def final_model(request, cache_dir, tmp_path_factory):
+    """(model config name, the `final_model/` folder `save_final` writes for that family's tiny model)."""
+    from tests.conftest import compose_run
+    from vrft.checkpointing.disk import save_final
+    from vrft.models.loader import load_model
+
+    out = tmp_path_factory.mktemp(request.param)
+    cfg = compose_run([f"model={request.param}"], out, cache_dir)
+    model, processor = load_model(cfg.model, cache_dir)
+    save_final(model, processor, out / "final_model", "")
+    return request.param, out / "final_model"
+
+
+def test_final_model_saves_the_family_video_processor(final_model):
+    name, folder = final_model
+    saved = json.loads((folder / "processor_config.json").read_text())
+    video, image = saved.get("video_processor"), saved["image_processor"]
+    assert video is not None, f"{name}: processor_config.json has no video_processor: {sorted(saved)}"
+    assert video["video_processor_type"] == FAMILIES[name]
+    assert {k: video[k] for k in SHARED} == {k: image[k] for k in SHARED}
+
+
+def test_final_model_loads_with_vrft_loader(final_model):
+    from vrft.models.processor import load_processor
+
+    name, folder = final_model
+    processor = load_processor(folder)
+    assert processor.image_processor.size.longest_edge > 0 and processor.tokenizer is not None, name
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason=NO_TORCHVISION)
+def test_final_model_loads_and_generates_with_transformers(final_model):
+    from PIL import Image
+    from transformers import AutoProcessor, pipeline
+
+    name, folder = final_model
+    processor = AutoProcessor.from_pretrained(folder)
+    assert type(processor).__module__.startswith("transformers."), type(processor)
+    assert type(processor.video_processor).__name__ == FAMILIES[name]
+    pipe = pipeline("image-text-to-text", model=str(folder), device="cpu")
+    image = Image.new("RGB", (64, 64), (200, 40, 40))
+    messages = [
+        {"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "What?"}]}
+    ]
+    out = pipe(text=messages, max_new_tokens=3, min_new_tokens=3, return_full_text=False)
+    assert isinstance(out[0]["generated_text"], str), out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason=NO_TORCHVISION)
+def test_vrft_loader_keeps_the_pil_image_processor_when_torchvision_is_installed(final_model):
+    """transformers prefers the torchvision image processor once torchvision is importable; its resize gives other
+    pixel values than the PIL one vrft's results were measured with."""
+    from vrft.models.processor import load_processor
+
+    assert type(load_processor(final_model[1]).image_processor).__name__.endswith("Pil")
