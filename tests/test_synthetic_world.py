@@ -253,3 +253,36 @@ def test_base_split_asks_about_novel_categories_with_a_weak_prior(tmp_path):
         alike = {b for c, bs in image.items() if colour in c or shape in c for b in bs}
         assert set(q.boxes) == (alike or {b for bs in image.values() for b in bs})
     assert not novel_queries(spec_of(plain.synthetic)[0], Path(plain.train.path), Path(plain.train.images))
+
+
+def test_confuse_alike_rejects_where_no_look_alike_is_in_the_image(tmp_path):
+    """`confuse: alike`: an absent novel category is answered with other boxes only where an object sharing its
+    colour or shape is in the image; without one it is always "No Objects". The default leaves world names as
+    they were."""
+    from vrft.synthetic.detection import novel_queries
+
+    world = {"novel_in_base": 6, "novel_named": 0.0, "confuse": "alike"}
+    t = world_task(
+        task("detection", SplitCfg("coco", "base_train"), SplitCfg("coco", "base_test"), **world), tmp_path
+    )
+    spec = spec_of(t.synthetic)[0]
+    truth = {
+        (r.image_id, r.category): r.boxes
+        for r in read_detection(t.train.path, t.train.images, spec.categories, query="gt")
+    }
+    absent = [
+        q
+        for q in novel_queries(spec, Path(t.train.path), Path(t.train.images))
+        if (q.image_id, q.category) not in truth
+    ]
+    kinds = set()
+    for q in absent:
+        colour, shape = q.category.split()
+        alike = any(i == q.image_id and (colour in c or shape in c) for i, c in truth)
+        assert bool(q.boxes) == alike
+        kinds.add(alike)
+    assert kinds == {True, False}
+    assert world_spec({"confuse": "any"}).short_hash() == world_spec({}).short_hash()
+    assert world_spec({"confuse": "alike"}).short_hash() != world_spec({}).short_hash()
+    with pytest.raises(ConfigError, match="task.synthetic.confuse"):
+        world_spec({"confuse": "some"})

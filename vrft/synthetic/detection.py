@@ -13,7 +13,8 @@ so novel queries meet distractors that share their colour or their shape. Every 
 localise and to reject. With `novel_in_base` > 0, `base_train` also holds that many scenes per novel category and
 the rows ask about novel categories too, as a pretrained detector knows a rare category weakly: every present one
 is answered with its boxes, and of the absent ones only `novel_named` are answered "No Objects", the others with
-the boxes of the objects that share the category's colour or shape (`confusions`). Left out: crowd boxes, masks, LVIS files (`vrft.data.standins` has an LVIS writer).
+the boxes of the objects that share the category's colour or shape (`confusions`); with `confuse: alike` an
+absent novel category with no such object in the image is always answered "No Objects". Left out: crowd boxes, masks, LVIS files (`vrft.data.standins` has an LVIS writer).
 """
 
 from __future__ import annotations
@@ -114,18 +115,24 @@ def sft_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
     return out
 
 
+def look_alikes(record, objects: list) -> list:
+    """The image's present categories that share `record`'s colour or shape."""
+    colour, shape = record.category.split(" ", 1)
+    return [r for r in objects if r.boxes and (colour in r.category or shape in r.category)]
+
+
 def confusions(record, objects: list) -> tuple:
     """The boxes a detector that knows a category weakly gives for it where it is absent: the image's objects
     that share its colour or its shape, or else every object."""
-    colour, shape = record.category.split(" ", 1)
-    alike = [r for r in objects if r.boxes and (colour in r.category or shape in r.category)]
+    alike = look_alikes(record, objects)
     return tuple(b for r in (alike or [r for r in objects if r.boxes]) for b in r.boxes)
 
 
 def novel_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
     """Novel-category queries of the base split's novel scenes: every present one with its boxes; of the absent
     ones (as many as the image's positives, `negatives`-ratio sampled), `novel_named` of them answered "No
-    Objects" (spread evenly) and the others with `confusions` boxes."""
+    Objects" (spread evenly) and the others with `confusions` boxes; under `confuse: alike` those without a
+    look-alike in the image are all answered "No Objects"."""
     if not spec.novel_in_base:
         return []
     novel = by_image(read_detection(coco_json, image_dir, list(spec.novel), query="all"))
@@ -137,6 +144,9 @@ def novel_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
         if not pos:
             continue
         for r in sample_negatives(rng, [r for r in novel[image_id] if not r.boxes], len(pos), spec.negatives):
+            if spec.confuse == "alike" and not look_alikes(r, every[image_id]):
+                out.append(r)
+                continue
             named = int((k + 1) * spec.novel_named) > int(k * spec.novel_named)
             out.append(r if named else dataclasses.replace(r, boxes=confusions(r, every[image_id])))
             k += 1

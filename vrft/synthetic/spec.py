@@ -38,6 +38,10 @@ RGB = {
 SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring")
 # Bump when drawing or file layout changes in a way the fields do not capture, so cached worlds are rewritten.
 RECIPE_VERSION = 1
+CONFUSE = ("any", "alike")
+"""Which absent novel-category queries of the base rows may be answered with other objects' boxes: `any` (every
+one, with the look-alikes' boxes or else every object's) or `alike` (only where an object sharing the category's
+colour or shape is in the image; the others are answered "No Objects")."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class WorldSpec:
     negatives: float = 1.0
     novel_in_base: int = 0
     novel_named: float = 1.0
+    confuse: str = "any"
 
     def __post_init__(self) -> None:
         for name in ("colors", "shapes", "novel", "objects", "cells"):
@@ -85,7 +90,12 @@ class WorldSpec:
         return f"{category.split(' ', 1)[0]} shape"
 
     def short_hash(self) -> str:
-        blob = json.dumps({"recipe": RECIPE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        """10 hex digits of the recipe; `confuse` counts only when not "any", so the worlds written before it
+        existed keep their names."""
+        fields = dataclasses.asdict(self)
+        if fields["confuse"] == "any":
+            del fields["confuse"]
+        blob = json.dumps({"recipe": RECIPE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -111,6 +121,7 @@ def _validate(s: WorldSpec) -> None:
         ("negatives", s.negatives >= 0, "a non-negative ratio of negative to positive queries"),
         ("novel_in_base", s.novel_in_base >= 0, "a non-negative number of images per novel category"),
         ("novel_named", 0 <= s.novel_named <= 1, "the share (0..1) of novel_in_base images named right"),
+        ("confuse", s.confuse in CONFUSE, f"one of {', '.join(CONFUSE)}"),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
     )
     for key, ok, allowed in checks:
