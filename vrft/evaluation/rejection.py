@@ -78,7 +78,9 @@ def sample(model, processor, rows: list[dict], g: int, max_new_tokens: int) -> l
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m vrft.evaluation.rejection", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m vrft.evaluation.rejection", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--model", required=True, type=Path)
     ap.add_argument("--predictions", required=True, type=Path)
     ap.add_argument("--images", required=True, type=Path)
