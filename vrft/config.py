@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vrft.errors import ConfigError
-from vrft.models.spec import ModelSpec
+from vrft.models.spec import SYNTHETIC_PREFIX, ModelSpec
 from vrft.rollout.spec import RolloutSpec
 from vrft.runtime.cpu_isa import ISAS
 
@@ -220,6 +220,7 @@ def _one_of(key: str, value: Any, choices) -> None:
 def check(run: RunCfg) -> None:
     """Range and name checks that types alone cannot express."""
     check_task(run.task)
+    check_task_model(run.task, run.model)
     check_algo(run.algo)
     check_reward(run.reward)
     m = run.model
@@ -240,6 +241,17 @@ def check(run: RunCfg) -> None:
     )
     _require(run.eval.batch_size > 0, "eval.batch_size", run.eval.batch_size, "must be > 0")
     _one_of("runtime.cpu_isa", run.runtime.cpu_isa, ISAS)
+
+
+def check_task_model(t: TaskCfg, m: ModelSpec) -> None:
+    """A real dataset with a synthetic world's base model is refused: the base would be built (minutes) for a model
+    that knows only the synthetic world's words and coordinates."""
+    if t.synthetic is None and (m.path or "").startswith(SYNTHETIC_PREFIX):
+        raise ConfigError(
+            f"task={t.name} reads a real dataset, but model={m.name} is the synthetic world's base model "
+            f"(model.path={m.path}); pass a real model, e.g. model=qwen2_vl_2b (the paper's, with trainer=gpu), "
+            "or model=tiny_qwen2_vl to try the data pipeline on a CPU"
+        )
 
 
 def check_logger(lg: LoggerCfg) -> None:
