@@ -18,7 +18,7 @@ REAL_TASKS = sorted(
 )
 
 
-def vrft(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def vrft(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "vrft", *args],
         cwd=ROOT,
@@ -53,6 +53,7 @@ def test_a_real_task_without_model_fails_in_seconds_before_building_the_base(tmp
     proc = vrft("task=coco_fewshot", f"paths.cache_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}")
     line = one_error_line(proc)
     assert "task=coco_fewshot" in line and "model=qwen2_vl_2b" in line
+    assert line.removeprefix("vrft: error: ") not in proc.stdout  # printed once (the log file keeps it too)
     assert not cache.exists()  # no base model built, no synthetic world written
 
 
@@ -74,7 +75,6 @@ def test_an_uncached_model_without_network_is_one_line_in_seconds(tmp_path):
     that downloads it, at once (transformers would retry for about a minute first)."""
     env = vrft_env(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT="http://127.0.0.1:9")
     env.pop("HF_HUB_OFFLINE")
-    start = time.monotonic()
     proc = vrft(
         "experiment=smoke",
         "model=qwen2_vl_2b",
@@ -84,7 +84,9 @@ def test_an_uncached_model_without_network_is_one_line_in_seconds(tmp_path):
         env=env,
     )
     line = one_error_line(proc)
-    assert time.monotonic() - start < 60
+    assert (
+        "retry" not in (proc.stdout + proc.stderr).lower()
+    )  # one request, no retries (timed in the next test)
     assert "Qwen/Qwen2-VL-2B-Instruct" in line and str(tmp_path / "hf" / "hub") in line
     assert "`hf download Qwen/Qwen2-VL-2B-Instruct`" in line and "cannot be reached" in line
 

@@ -32,6 +32,7 @@ from vrft.evaluation.callback import PeriodicEval
 from vrft.evaluation.runner import EvalSpec, Evaluator
 from vrft.grpo.module import GRPOModule
 from vrft.grpo.reference import build_reference
+from vrft.logging.progress import progress_display
 from vrft.logging.sample_logger import SampleLogger
 from vrft.models.codec import codec_for
 from vrft.models.loader import check_available, load_model
@@ -228,6 +229,8 @@ def build_trainer(
                 evaluator, every=cfg.eval.val_every_n_steps, task=cfg.task.name, metric=cfg.task.metric
             )
         )
+    progress_bar, shown = progress_display(cfg.progress)  # a bar on a terminal, plain lines in a log
+    callbacks.extend(shown)
     callbacks.append(
         Checkpointer(
             checkpoint_root(run_dir),
@@ -249,7 +252,7 @@ def build_trainer(
         callbacks=callbacks,
         log_every_n_steps=t.log_every_n_steps,
         enable_checkpointing=False,
-        enable_progress_bar=False,
+        enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,

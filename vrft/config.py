@@ -131,6 +131,12 @@ class LoggerCfg:
 
 
 @dataclass
+class ProgressCfg:
+    mode: str = "auto"
+    every_n_steps: int = 10
+
+
+@dataclass
 class CheckpointCfg:
     every_n_steps: int = 0
     keep: int = 2
@@ -169,6 +175,7 @@ class RunCfg:
     runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
     logger: LoggerCfg = field(default_factory=LoggerCfg)
+    progress: ProgressCfg = field(default_factory=ProgressCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
     paths: PathsCfg = field(default_factory=PathsCfg)
     data: DataCfg = field(default_factory=DataCfg)
@@ -229,6 +236,7 @@ def check(run: RunCfg) -> None:
     _require(run.trainer.max_steps >= 0, "trainer.max_steps", run.trainer.max_steps, "must be >= 0")
     check_rollout(run.rollout)
     check_logger(run.logger)
+    check_progress(run.progress)
     _require(
         run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0"
     )
@@ -260,6 +268,13 @@ def check_logger(lg: LoggerCfg) -> None:
 
     _one_of("logger.kind", lg.kind, LOGGERS)
     _one_of("logger.mode", lg.mode, MODES)
+
+
+def check_progress(p: ProgressCfg) -> None:
+    from vrft.logging.progress import MODES
+
+    _one_of("progress.mode", p.mode, MODES)
+    _require(p.every_n_steps >= 1, "progress.every_n_steps", p.every_n_steps, "must be >= 1")
 
 
 def check_task(t: TaskCfg) -> None:

@@ -31,9 +31,17 @@ def load_image(image: Any) -> Image.Image:
 CHAT_KWARGS = {"enable_thinking": False}
 
 
+def chat_kwargs(processor) -> dict:
+    """The `CHAT_KWARGS` the processor's template reads (transformers warns, per call, about any other)."""
+    template = str(getattr(processor, "chat_template", None) or "")
+    return {k: v for k, v in CHAT_KWARGS.items() if k in template}
+
+
 def chat_text(processor, problem: str, target: str | None = None) -> str:
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": problem}]}]
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **CHAT_KWARGS)
+    text = processor.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, **chat_kwargs(processor)
+    )
     return text if target is None else text + target
 
 
