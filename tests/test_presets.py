@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 import vrft  # noqa: F401  (registers ${vrft_root:})
 from vrft.config import check, load_config
+from vrft.errors import ConfigError
 from vrft.paths import CONF_DIR, EXPERIMENTS_DIR, ROOT, SWEEPS_DIR
 
 EXPERIMENTS = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
@@ -117,27 +118,45 @@ def test_slurm_launcher_composes_when_installed():
 
 
 def test_every_task_model_algo_choice_validates():
-    """Each choice composes on its own; the 280 combinations of their nodes all pass `check`, and composing a
-    diagonal sample directly gives the same nodes (the groups do not interact at composition)."""
-    runs = {(g, c): load_config(composed([f"{g}={c}"])) for g, cs in GROUPS.items() for c in cs}
+    """Each choice composes on its own (a real task with a tiny model: with the synthetic default model it is
+    refused); the 280 combinations of their nodes all pass `check` but a real task with a synthetic world's base
+    model, and composing a diagonal sample directly gives the same nodes (the groups do not interact at
+    composition)."""
+
+    def alone(g: str, c: str) -> list[str]:
+        return [f"{g}={c}", *(["model=tiny_qwen2_vl"] if g == "task" and not c.startswith("synth_") else [])]
+
+    runs = {(g, c): load_config(composed(alone(g, c))) for g, cs in GROUPS.items() for c in cs}
     base = runs[("task", GROUPS["task"][0])]
     combos = list(itertools.product(GROUPS["task"], GROUPS["model"], GROUPS["algo"]))
     for t, m, a in combos:
-        check(
-            dataclasses.replace(
-                base,
-                task=runs["task", t].task,
-                reward=runs["task", t].reward,
-                model=runs["model", m].model,
-                algo=runs["algo", a].algo,
-            )
+        run = dataclasses.replace(
+            base,
+            task=runs["task", t].task,
+            reward=runs["task", t].reward,
+            model=runs["model", m].model,
+            algo=runs["algo", a].algo,
         )
+        if refused(run):
+            with pytest.raises(ConfigError, match="synthetic world's base model"):
+                check(run)
+        else:
+            check(run)
     assert len(combos) == len(GROUPS["task"]) * len(GROUPS["model"]) * len(GROUPS["algo"]) >= 9 * 6 * 4
     for i, a in enumerate(GROUPS["algo"]):  # a sample: every algo, with different tasks and models
         t, m = GROUPS["task"][(3 * i) % len(GROUPS["task"])], GROUPS["model"][(2 * i) % len(GROUPS["model"])]
+        if refused(dataclasses.replace(runs["task", t], model=runs["model", m].model)):
+            with pytest.raises(ConfigError, match=f"task={t} .* model={m}"):
+                load_config(composed([f"task={t}", f"model={m}", f"algo={a}"]))
+            continue
         run = load_config(composed([f"task={t}", f"model={m}", f"algo={a}"]))
         assert (run.task, run.reward) == (runs["task", t].task, runs["task", t].reward)
         assert run.model == runs["model", m].model and run.algo == runs["algo", a].algo
+
+
+def refused(run) -> bool:
+    """A real task with a synthetic world's base model (vrft.config.check_task_model)."""
+    return run.task.synthetic is None and (run.model.path or "").startswith("synthetic:")
 
 
 STUB = """

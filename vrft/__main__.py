@@ -36,7 +36,9 @@ def main() -> float | None:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
     from vrft.config import load_config, load_runtime
+    from vrft.logging.console import quiet_console
 
+    quiet_console()  # every line once; no third-party tips (again in vrft.run, once Lightning is loaded)
     default_sweep_group(cfg)
     try:
         before_torch(
@@ -47,7 +49,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
         summary = run(run_cfg)
     except VrftError as err:
-        log.error("%s", err)
+        log.error("%s", err, extra={"console": False})  # the log file; the console gets the line below
         print(f"vrft: error: {err}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as stop:  # Ctrl-C: 130, SIGTERM: 143, as a shell reports them

@@ -1,10 +1,12 @@
 """`assemble(cfg)`: everything a run is made of, built from the validated config in one place and one order. Used by
 `python -m vrft` (vrft.run), `python -m vrft.evaluate`, the benchmark and the tests, so each builds what a run builds.
 
-`assemble(cfg)`: the machine checked for what the config names (GPU, DeepSpeed, vLLM) -> the synthetic world's base
-model built by its own experiment where `model.path` is `synthetic:<experiment>` (vrft.synthetic.base, first use
-only) -> policy, processor, box codec and generation token ids (LoRA applied, vision frozen as configured) -> the
-task (a synthetic world written on first use) and its data -> the held-out evaluator. The `Assembly` then builds,
+`assemble(cfg)`: the machine checked for what the config names (GPU, DeepSpeed, vLLM) -> the model folder or hub id
+checked to be there (vrft.models.loader.check_available) -> the task (a synthetic world written on first use) and
+its data read and checked -> the synthetic world's base model built by its own experiment where `model.path` is
+`synthetic:<experiment>` (vrft.synthetic.base, first use only) -> policy, processor, box codec and generation token
+ids (LoRA applied, vision frozen as configured) -> the task's rows -> the held-out evaluator. So missing data or a
+missing model fails in seconds, before any model is built or loaded. The `Assembly` then builds,
 when its caller is ready for them: `module(loggers)` (GRPO or SFT, by `algo.kind` in `ALGOS`),
 `trainer(loggers, resume_from=...)` and `datamodule(start_step)`. Left out: anything that reads a DictConfig (the
 config was validated into dataclasses before this point), running (vrft.run), loggers (vrft.logging).
@@ -25,15 +27,17 @@ from vrft.config import RunCfg, TaskCfg, user_reward
 from vrft.data.collate import MicroBatches, PromptCollator, SFTCollator
 from vrft.data.datamodule import TrainData
 from vrft.data.rows import sft_target
-from vrft.data.tasks import TaskData, build_task_data
+from vrft.data.tasks import TaskData, read_task, task_data
 from vrft.evaluation.callback import PeriodicEval
 from vrft.evaluation.runner import EvalSpec, Evaluator
 from vrft.grpo.module import GRPOModule
 from vrft.grpo.reference import build_reference
+from vrft.logging.progress import progress_display
 from vrft.logging.sample_logger import SampleLogger
 from vrft.models.codec import codec_for
-from vrft.models.loader import load_model
+from vrft.models.loader import check_available, load_model
 from vrft.models.lora import apply_lora, freeze_vision_tower
+from vrft.models.spec import SYNTHETIC_PREFIX
 from vrft.registry import Registry
 from vrft.rewards.combine import Rewards, RewardSpec
 from vrft.rewards.sets import reward_set
@@ -41,7 +45,7 @@ from vrft.rewards.user import with_user_rewards
 from vrft.rollout.engines import build_engine
 from vrft.rollout.logps import LogProbs
 from vrft.rollout.sampling import Tokens, generation_tokens
-from vrft.runtime.backends import check_run_backends, check_trainer_backend
+from vrft.runtime.backends import check_run_backends, check_trainer_backend, warn_if_large_on_cpu
 from vrft.runtime.signals import StopOnSignal
 from vrft.sft import SFTModule
 from vrft.synthetic.base import with_base_model
@@ -93,12 +97,14 @@ class Assembly:
 def assemble(cfg: RunCfg) -> Assembly:
     """Everything a run needs before its loggers: see the module doc for the order."""
     check_run_backends(cfg)  # a missing GPU, deepspeed or vllm fails here, before anything loads
+    # a missing model folder, or a hub id neither cached nor downloadable: one line, in seconds
+    if cfg.model.path is not None and not cfg.model.path.startswith(SYNTHETIC_PREFIX):
+        check_available(cfg.model)
+    task = resolve_task(cfg)
+    records = read_task(task, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples)
     cfg = with_base_model(cfg)  # synthetic:<experiment> -> the base model that experiment trains (built once)
     policy, processor, codec, tokens = build_policy(cfg)
-    task = resolve_task(cfg)
-    data = build_task_data(
-        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
-    )
+    data = task_data(task, records, codec)
     out = Path(cfg.paths.output_dir) / "eval"
     evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, out)
     return Assembly(cfg, policy, processor, codec, tokens, task, data, evaluator)
@@ -108,6 +114,7 @@ def build_policy(cfg: RunCfg):
     """(policy, processor, codec, tokens) of `cfg.model` (a folder or hub id, or a tiny model built locally):
     LoRA applied or vision frozen as configured."""
     model, processor = load_model(cfg.model, Path(cfg.paths.cache_dir))
+    warn_if_large_on_cpu(model, cfg.trainer, cfg.model.name)
     model.train()
     codec = codec_for(model.config, processor.image_processor)
     tokens = generation_tokens(model, processor.tokenizer)
@@ -225,6 +232,8 @@ def build_trainer(
                 evaluator, every=cfg.eval.val_every_n_steps, task=cfg.task.name, metric=cfg.task.metric
             )
         )
+    progress_bar, shown = progress_display(cfg.progress)  # a bar on a terminal, plain lines in a log
+    callbacks.extend(shown)
     callbacks.append(
         Checkpointer(
             checkpoint_root(run_dir),
@@ -246,7 +255,7 @@ def build_trainer(
         callbacks=callbacks,
         log_every_n_steps=t.log_every_n_steps,
         enable_checkpointing=False,
-        enable_progress_bar=False,
+        enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vrft.errors import ConfigError
-from vrft.models.spec import ModelSpec
+from vrft.models.spec import SYNTHETIC_PREFIX, ModelSpec
 from vrft.rollout.spec import RolloutSpec
 from vrft.runtime.cpu_isa import ISAS
 
@@ -132,6 +132,12 @@ class LoggerCfg:
 
 
 @dataclass
+class ProgressCfg:
+    mode: str = "auto"
+    every_n_steps: int = 10
+
+
+@dataclass
 class CheckpointCfg:
     every_n_steps: int = 0
     keep: int = 2
@@ -170,6 +176,7 @@ class RunCfg:
     runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
     logger: LoggerCfg = field(default_factory=LoggerCfg)
+    progress: ProgressCfg = field(default_factory=ProgressCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
     paths: PathsCfg = field(default_factory=PathsCfg)
     data: DataCfg = field(default_factory=DataCfg)
@@ -221,6 +228,7 @@ def _one_of(key: str, value: Any, choices) -> None:
 def check(run: RunCfg) -> None:
     """Range and name checks that types alone cannot express."""
     check_task(run.task)
+    check_task_model(run.task, run.model)
     check_algo(run.algo)
     check_reward(run.reward)
     m = run.model
@@ -229,6 +237,7 @@ def check(run: RunCfg) -> None:
     _require(run.trainer.max_steps >= 0, "trainer.max_steps", run.trainer.max_steps, "must be >= 0")
     check_rollout(run.rollout)
     check_logger(run.logger)
+    check_progress(run.progress)
     _require(
         run.checkpoint.every_n_steps >= 0, "checkpoint.every_n_steps", run.checkpoint.every_n_steps, ">= 0"
     )
@@ -243,12 +252,30 @@ def check(run: RunCfg) -> None:
     _one_of("runtime.cpu_isa", run.runtime.cpu_isa, ISAS)
 
 
+def check_task_model(t: TaskCfg, m: ModelSpec) -> None:
+    """A real dataset with a synthetic world's base model is refused: the base would be built (minutes) for a model
+    that knows only the synthetic world's words and coordinates."""
+    if t.synthetic is None and (m.path or "").startswith(SYNTHETIC_PREFIX):
+        raise ConfigError(
+            f"task={t.name} reads a real dataset, but model={m.name} is the synthetic world's base model "
+            f"(model.path={m.path}); pass a real model, e.g. model=qwen2_vl_2b (the paper's, with trainer=gpu), "
+            "or model=tiny_qwen2_vl to try the data pipeline on a CPU"
+        )
+
+
 def check_logger(lg: LoggerCfg) -> None:
     from vrft.logging.loggers import LOGGERS
     from vrft.logging.wandb_env import MODES
 
     _one_of("logger.kind", lg.kind, LOGGERS)
     _one_of("logger.mode", lg.mode, MODES)
+
+
+def check_progress(p: ProgressCfg) -> None:
+    from vrft.logging.progress import MODES
+
+    _one_of("progress.mode", p.mode, MODES)
+    _require(p.every_n_steps >= 1, "progress.every_n_steps", p.every_n_steps, "must be >= 1")
 
 
 def check_task(t: TaskCfg) -> None:

@@ -25,7 +25,9 @@ log = logging.getLogger("vrft")
 
 def evaluate(cfg) -> dict:
     from vrft.assemble import assemble
+    from vrft.logging.console import quiet_console
 
+    quiet_console()  # Lightning and transformers are loaded now
     out = Path(cfg.paths.output_dir)
     parts = assemble(cfg)
     task, data = parts.task, parts.data
@@ -45,13 +47,15 @@ def evaluate(cfg) -> dict:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     from vrft.config import load_config, load_runtime
+    from vrft.logging.console import quiet_console
 
+    quiet_console()  # every line once (again in evaluate(), once Lightning and transformers are loaded)
     try:
         pin_cpu_isa(load_runtime(cfg).cpu_isa)  # before anything imports torch
         run_cfg = load_config(cfg)
         evaluate(run_cfg)
     except VrftError as err:
-        log.error("%s", err)
+        log.error("%s", err, extra={"console": False})  # the log file; the console gets the line below
         print(f"vrft.evaluate: error: {err}", file=sys.stderr)
         sys.exit(2)
 

@@ -28,6 +28,7 @@ from vrft.checkpointing.layout import checkpoint_root, latest_checkpoint, resume
 from vrft.checkpointing.run_config import keep_or_check
 from vrft.config import RunCfg
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
+from vrft.logging.console import quiet_console
 from vrft.runtime import after_torch
 from vrft.runtime.cpu_isa import cpu_capability
 from vrft.runtime.signals import Interrupted, StopOnSignal
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 def run(cfg: RunCfg) -> dict:
     start = time.perf_counter()
+    quiet_console()  # Lightning and transformers are loaded now: their own handlers and bars (vrft.logging.console)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = resume_point(run_dir, cfg.resume)  # before loading anything: a wrong run folder fails fast

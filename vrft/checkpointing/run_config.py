@@ -4,8 +4,8 @@ The first life of a run writes its whole typed config to `<run>/run_config.json`
 `.hydra/{config,overrides}.yaml` to `.hydra/first/`. `resume=true` compares the new config with the kept one and
 refuses, naming each key with both values, when a key that changes results differs (seed, lr, generations, model,
 data, max_steps, ...): a resumed run would otherwise end as neither config. Keys that cannot change the trained
-weights may differ (`FREE`: where files go, loggers, checkpoint cadence, `resume` itself). `resume_allow=[KEY,...]`
-accepts the named changes on purpose. Hydra rewrites `.hydra/` at every start; a resumed life's files are moved to
+weights may differ (`FREE`: where files go, loggers, console progress, checkpoint cadence, `resume` itself).
+`resume_allow=[KEY,...]` accepts the named changes on purpose. Hydra rewrites `.hydra/` at every start; a resumed life's files are moved to
 `.hydra/resume-<step>/` and the first life's put back, so `.hydra/config.yaml` stays the config the run began with.
 A key the kept config lacks that is null now (an option added to vrft since, such as `reward.functions.<name>.fn`)
 is no change.
@@ -22,7 +22,17 @@ from vrft.checkpointing.layout import write_text_atomic
 from vrft.errors import ConfigError
 
 FILE = "run_config.json"
-FREE = ("resume", "resume_allow", "paths", "logger", "checkpoint", "save_final_model", "experiment", "sweep")
+FREE = (
+    "resume",
+    "resume_allow",
+    "paths",
+    "logger",
+    "progress",
+    "checkpoint",
+    "save_final_model",
+    "experiment",
+    "sweep",
+)
 HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
 
 

@@ -132,7 +132,18 @@ def training_records(records: list[Any], task: TaskCfg, seed: int) -> list[Any]:
         ) from None
 
 
-def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
+@dataclass
+class TaskRecords:
+    """A task's records read and checked, before any model exists (rows need the model's box codec)."""
+
+    train: list[Any]
+    test: list[Any]
+    skipped: int
+
+
+def read_task(task: TaskCfg, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskRecords:
+    """Read both splits, sample the shots and check the images: every data error of a run is raised here, in the
+    time it takes to read the annotations, so a run can check its data before it loads or builds a model."""
     train = training_records(read_records(task.train, task, train=True, skip_bad=skip_bad), task, seed)
     test = cap_by_image(read_records(task.test, task, train=False, skip_bad=skip_bad), max_test, seed)
     train, skipped_train = filter_readable(train, skip_bad)
@@ -141,13 +152,25 @@ def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test
         raise DataError(f"task {task.name}: the training split is empty after sampling ({task.train.path})")
     if not test:
         raise DataError(f"task {task.name}: the held-out split is empty ({task.test.path})")
+    return TaskRecords(train, test, skipped_train + skipped_test)
+
+
+def task_data(task: TaskCfg, records: TaskRecords, codec) -> TaskData:
+    """The training and held-out rows of `records` (prompts and answers in `codec`'s coordinates)."""
     gt_json = Path(task.test.path) if task.test.reader in ("coco", "lvis") else None
-    log.info("task %s: %d training rows, %d held-out queries", task.name, len(train), len(test))
+    log.info(
+        "task %s: %d training rows, %d held-out queries", task.name, len(records.train), len(records.test)
+    )
     return TaskData(
-        build_rows(train, task, codec),
-        build_rows(test, task, codec),
+        build_rows(records.train, task, codec),
+        build_rows(records.test, task, codec),
         gt_json,
         task.test.reader == "lvis",
         task.eval_categories or task.categories,
-        skipped_train + skipped_test,
+        records.skipped,
     )
+
+
+def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
+    """`read_task` then `task_data`."""
+    return task_data(task, read_task(task, seed=seed, skip_bad=skip_bad, max_test=max_test), codec)

@@ -2,7 +2,8 @@
 
 Public API: `build_loggers`, `finish_loggers`, `log_summary`, `log_samples`, `SampleLogger`, `run_tags`, `JsonlLogger`,
 `resolve_mode`, `login_configured`. Names load on first use, so `vrft.report` can read the W&B login rule
-without importing Lightning. Left out: console progress output (Lightning's own).
+without importing Lightning. The console has its own modules: `vrft.logging.console` (each line once, no
+third-party noise) and `vrft.logging.progress` (the training progress bar or lines). Left out: evaluation progress.
 """
 
 from __future__ import annotations

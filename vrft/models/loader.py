@@ -2,8 +2,11 @@
 
 `ModelSpec` (vrft.models.spec) says which model; `resolve_path` turns it into a folder or hub id (building the tiny
 model first when the spec has no path); `load_model` loads through `AutoModelForImageTextToText` and `load_processor`, the same path for a
-tiny model and a real checkpoint. A missing folder or an uncached hub id while offline raises `ModelError` saying
-where it looked and how to fix it.
+tiny model and a real checkpoint. A missing folder raises `ModelError` saying where it looked. A hub id is looked up
+in the local Hugging Face cache first; one that is not there is downloaded on first use only when the hub answers
+one metadata request (a few seconds at most, no retries), else `ModelError` names the hub id, the cache folder
+searched and the `hf download` command (transformers' own download retries for about a minute before an error that
+names neither).
 
 Left out: the reference model (a second `load_model`, or the LoRA policy with its adapter disabled), LoRA itself
 (vrft.models.lora), device placement and distributed wrapping (the trainer's job).
@@ -31,6 +34,14 @@ def resolve_path(spec: ModelSpec, cache_dir: Path) -> Path | str:
             raise ConfigError(f"model.path is unset for model {spec.name}: set a local folder or hub id")
         tiny = dataclasses.replace(spec.tiny, min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
         return build_tiny(tiny, Path(cache_dir))
+    return check_available(spec)
+
+
+def check_available(spec: ModelSpec) -> Path | str:
+    """The folder or hub id `spec.path` names, once it is known to be there (nothing is loaded): a folder with a
+    config.json, or a hub id in the local HF cache or downloadable now; else `ModelError`."""
+    if spec.path is None:
+        raise ConfigError(f"model.path is unset for model {spec.name}: set a local folder or hub id")
     local = Path(spec.path).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
@@ -53,17 +64,43 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+HUB_TIMEOUT_S = 10.0  # the one metadata request that decides whether an uncached hub id can be downloaded
+
+
 def _check_hub_cache(repo_id: str) -> None:
-    """Offline, a hub id must already be in the local HF cache."""
-    if not _offline():
-        return
+    """A hub id must be in the local HF cache, or (online) the hub must answer for it; else one clear ModelError."""
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if not isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
-        raise ModelError(
-            f"model.path={repo_id}: not a local folder, and the hub id is not in the Hugging Face cache "
-            f"({constants.HF_HUB_CACHE}) while offline (HF_HUB_OFFLINE=1); {_FIX}"
-        )
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return
+    offline = _offline()
+    why = "HF_HUB_OFFLINE=1" if offline else hub_unreachable(repo_id)
+    if why is None:
+        return  # the hub answers: transformers downloads it into the cache on first use
+    online = " (or set HF_HUB_OFFLINE=0 where the hub can be reached)" if offline else ""
+    raise ModelError(
+        f"model.path={repo_id}: not a local folder, and the hub id is not in the Hugging Face cache "
+        f"{constants.HF_HUB_CACHE} and cannot be downloaded now ({why}); download it first with "
+        f"`hf download {repo_id}`{online} (HF_HOME picks the cache folder), or set model.path=/local/folder "
+        "(a saved Hugging Face checkpoint)"
+    )
+
+
+def hub_unreachable(repo_id: str, timeout: float = HUB_TIMEOUT_S, endpoint: str | None = None) -> str | None:
+    """None when the hub (`endpoint`, default HF_ENDPOINT's) answers for `repo_id`'s config.json (one request, no
+    retries), else why not, in a few words."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json", endpoint=endpoint), timeout=timeout)
+    except GatedRepoError:
+        return "the model is gated: accept its terms on the hub and log in with `hf auth login`"
+    except RepositoryNotFoundError:
+        return "the hub has no such model, or it is private (log in with `hf auth login`)"
+    except Exception as err:  # no network, DNS, proxy, timeout: any of them means no download now
+        return f"the hub cannot be reached: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
+    return None
 
 
 def load_model(spec: ModelSpec, cache_dir: Path):

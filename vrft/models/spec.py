@@ -19,6 +19,8 @@ FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5")  # model families (
 DTYPES = ("float32", "bfloat16", "float16")
 TOKENIZERS = ("bpe", "qwen")  # tiny models: the locally trained BPE, or the official Qwen vocabulary
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
+# model.path "synthetic:<experiment>": the synthetic world's base model that experiment trains (vrft.synthetic.base)
+SYNTHETIC_PREFIX = "synthetic:"
 
 # Bump when the tiny build recipe changes so that cached folders are rebuilt.
 _RECIPE_VERSION = 1

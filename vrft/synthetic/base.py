@@ -29,12 +29,13 @@ from typing import Any
 
 from vrft.config import RunCfg
 from vrft.errors import ConfigError, ModelError
+from vrft.models.spec import SYNTHETIC_PREFIX
 from vrft.synthetic.gate import check_gate
 from vrft.synthetic.world import TASK_KEYS
 
 log = logging.getLogger(__name__)
 
-PREFIX = "synthetic:"
+PREFIX = SYNTHETIC_PREFIX
 RECIPE_VERSION = 1
 DEFAULT_GATE = 0.5
 
