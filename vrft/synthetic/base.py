@@ -89,6 +89,12 @@ def recipe(run: RunCfg) -> dict:
         tiny and tiny.get("tokenizer") == "bpe"
     ):  # the default, left out so that earlier recipes keep their hash
         del tiny["tokenizer"]
+    world = d["task"].get("synthetic") or {}
+    if world.get("confuse") == "any":  # likewise the defaults of later keys
+        del world["confuse"]
+    for fn in d["reward"]["functions"].values():
+        if fn.get("fn") is None:
+            del fn["fn"]
     return {
         "version": RECIPE_VERSION,
         "task": d["task"],
