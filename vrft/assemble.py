@@ -45,6 +45,8 @@ from vrft.runtime.signals import StopOnSignal
 from vrft.sft import SFTModule
 from vrft.synthetic.base import with_base_model
 
+THINK_REWARDS = ("format",)  # rewards that take `think=prompt.think` (the layout they score)
+
 
 @dataclass
 class Assembly:
@@ -96,7 +98,12 @@ def assemble(cfg: RunCfg) -> Assembly:
     policy, processor, codec, tokens = build_policy(cfg)
     task = resolve_task(cfg)
     data = build_task_data(
-        task, codec, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples
+        task,
+        codec,
+        seed=cfg.seed,
+        skip_bad=cfg.data.skip_bad,
+        max_test=cfg.eval.max_samples,
+        think=cfg.prompt.think,
     )
     out = Path(cfg.paths.output_dir) / "eval"
     evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, out)
@@ -157,10 +164,15 @@ def build_evaluator(
 
 
 def build_rewards(cfg: RunCfg) -> Rewards:
-    """The configured rewards, scored from the set `reward.compat` names; compat monitors under `official` or
-    on request."""
+    """The configured rewards, scored from the set `reward.compat` names, the format reward bound to
+    `prompt.think`'s layout; compat monitors under `official` or on request."""
     r = cfg.reward
-    specs = tuple(RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in r.functions.items())
+    specs = tuple(
+        RewardSpec(
+            name, f.weight, {**f.kwargs, **({"think": cfg.prompt.think} if name in THINK_REWARDS else {})}
+        )
+        for name, f in r.functions.items()
+    )
     official = r.compat == "official"
     return Rewards(specs, reward_set(r.compat), r.compat_monitors or official, math_verify_monitor=official)
 
@@ -186,7 +198,8 @@ def grpo_module(a: Assembly, loggers: list) -> GRPOModule:
 
 
 def sft_collator(a: Assembly):
-    return SFTCollator(a.processor, lambda row: sft_target(row, think=a.cfg.algo.sft_think))
+    think = a.cfg.prompt.think
+    return SFTCollator(a.processor, lambda row: sft_target(row, a.cfg.algo.sft_think, think))
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,18 @@ def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool)
     return READERS[split.reader](split, task, train, skip_bad)
 
 
-def build_rows(records: list[Any], task: TaskCfg, codec) -> list[dict]:
-    return [r if isinstance(r, dict) else to_row(r, task.prompt, codec, task.prompt_fields) for r in records]
+def build_rows(records: list[Any], task: TaskCfg, codec, think: str = "on") -> list[dict]:
+    """Model-facing rows; released rows (dicts) are kept as they are, so their prompts are the release's, which
+    ask for `<think>` before `<answer>`: any other `think` layout is refused for them."""
+    if think != "on" and any(isinstance(r, dict) for r in records):
+        raise ConfigError(
+            f"prompt.think={think!r}: task {task.name} reads released rows (reader virft) whose prompts ask for "
+            "<think> before <answer>; use prompt.think=on or a task read from annotations"
+        )
+    return [
+        r if isinstance(r, dict) else to_row(r, task.prompt, codec, task.prompt_fields, think)
+        for r in records
+    ]
 
 
 def cap_by_image(records: list[Any], max_samples: int | None, seed: int) -> list[Any]:
@@ -132,7 +142,10 @@ def training_records(records: list[Any], task: TaskCfg, seed: int) -> list[Any]:
         ) from None
 
 
-def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
+def build_task_data(
+    task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None, think: str = "on"
+) -> TaskData:
+    """Training and held-out rows of `task`, prompts in the `think` layout (`prompt.think`)."""
     train = training_records(read_records(task.train, task, train=True, skip_bad=skip_bad), task, seed)
     test = cap_by_image(read_records(task.test, task, train=False, skip_bad=skip_bad), max_test, seed)
     train, skipped_train = filter_readable(train, skip_bad)
@@ -144,8 +157,8 @@ def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test
     gt_json = Path(task.test.path) if task.test.reader in ("coco", "lvis") else None
     log.info("task %s: %d training rows, %d held-out queries", task.name, len(train), len(test))
     return TaskData(
-        build_rows(train, task, codec),
-        build_rows(test, task, codec),
+        build_rows(train, task, codec, think),
+        build_rows(test, task, codec, think),
         gt_json,
         task.test.reader == "lvis",
         task.eval_categories or task.categories,

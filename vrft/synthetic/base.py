@@ -88,7 +88,11 @@ def recipe(run: RunCfg) -> dict:
         tiny and tiny.get("tokenizer") == "bpe"
     ):  # the default, left out so that earlier recipes keep their hash
         del tiny["tokenizer"]
+    extra = (
+        {"prompt": d["prompt"]} if d["prompt"] != {"think": "on"} else {}
+    )  # on: earlier recipes keep their hash
     return {
+        **extra,
         "version": RECIPE_VERSION,
         "task": d["task"],
         "model": d["model"],
