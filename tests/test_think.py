@@ -176,10 +176,32 @@ def test_evaluation_reads_the_answer_in_every_layout(think):
 def test_released_rows_keep_the_paper_layout_only():
     from vrft.config import TaskCfg
 
-    rows = [{"image": "a.jpg", "problem": "p", "solution": "<answer>x</answer>"}]
+    rows = [
+        {
+            "image": "a.jpg",
+            "problem": PROMPTS.get("detection")(category="dog"),
+            "solution": "<answer>x</answer>",
+        }
+    ]
     assert build_rows(rows, TaskCfg(name="t"), CODEC, "on") == rows
     with pytest.raises(ConfigError, match="prompt.think='off'.*released rows"):
         build_rows(rows, TaskCfg(name="t"), CODEC, "off")
+    plain = [{**rows[0], "problem": PROMPTS.get("synth_detection")(category="dog")}]  # names no layout
+    assert build_rows(plain, TaskCfg(name="t"), CODEC, "off") == plain  # the synthetic base's SFT rows
+
+
+def test_a_synthetic_base_is_built_in_the_callers_layout(tmp_path, cache_dir):
+    """A run with think off on a synthetic task starts from a base SFT-trained without the block (another recipe);
+    `on` passes nothing, so built bases are reused."""
+    from tests.conftest import compose_run
+    from vrft.synthetic.base import base_overrides, compose_recipe, recipe
+
+    on = compose_run(["experiment=synth_det_fewshot"], tmp_path, cache_dir)
+    off = compose_run(["experiment=synth_det_fewshot", "prompt.think=off"], tmp_path, cache_dir)
+    assert not any(o.startswith("prompt.think") for o in base_overrides(on))
+    base = compose_recipe("synth_base", base_overrides(off))
+    assert base.prompt.think == "off" and base.algo.sft_think  # answer-only SFT targets (sft_target, off)
+    assert recipe(base)["prompt"] == {"think": "off"}
 
 
 def test_config_key_binds_the_format_reward(tmp_path, cache_dir):

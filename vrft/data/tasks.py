@@ -95,9 +95,9 @@ def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool)
 
 
 def build_rows(records: list[Any], task: TaskCfg, codec, think: str = "on") -> list[dict]:
-    """Model-facing rows; released rows (dicts) are kept as they are, so their prompts are the release's, which
-    ask for `<think>` before `<answer>`: any other `think` layout is refused for them."""
-    if think != "on" and any(isinstance(r, dict) for r in records):
+    """Model-facing rows; released rows (dicts) are kept as they are, so a release whose prompts ask for
+    `<think>` before `<answer>` (the paper's) refuses any other `think` layout (its first row is read)."""
+    if think != "on" and records and isinstance(records[0], dict) and "<think>" in records[0]["problem"]:
         raise ConfigError(
             f"prompt.think={think!r}: task {task.name} reads released rows (reader virft) whose prompts ask for "
             "<think> before <answer>; use prompt.think=on or a task read from annotations"
