@@ -1,10 +1,9 @@
 """The run: assemble (vrft.assemble), evaluate, fit, evaluate, save.
 
 `run(cfg)` -> process settings -> seed -> assemble (policy, task data, evaluator) -> loggers -> evaluation before
--> Lightning fit (GRPO or SFT) ->
-evaluation after (detection diagnostics logged as `eval/<initial|final>/...`) -> final model (Hugging Face format)
-and `summary.json` in the run folder. A failure still writes
-`summary.json` with status "failed" and closes the loggers; Ctrl-C or SIGTERM stops after the step in progress
+-> Lightning fit (GRPO or SFT) -> evaluation after (detection diagnostics of both logged as
+`eval/<initial|final>/<name>`) -> final model (Hugging Face format) and `summary.json` in the run folder. A failure
+still writes `summary.json` with status "failed" and closes the loggers; Ctrl-C or SIGTERM stops after the step in progress
 with a checkpoint, status "interrupted", the steps done and the resume command (raising `Interrupted`). Left out: mixing tasks; evaluation-only runs (see
 `python -m vrft.evaluate`).
 """

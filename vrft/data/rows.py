@@ -1,10 +1,10 @@
 """Model-facing rows: a dataset record turned into prompt text and an `<answer>` solution.
 
-`to_row(record, prompt_name, codec, think=mode)` gives `{"image", "problem", "solution", "kind", "meta"}`: `problem` is the
-registered prompt in the `prompt.think` layout (the same function at training and evaluation), `solution` is the ground truth in the answer
-format the rewards parse, with boxes in the model family's coordinate space (the codec), and `meta` holds
-JSON-able facts evaluation needs (image id, category, size, label, the absolute grounding box). `sft_target`
-gives the supervised target. Left out: image decoding and resizing (DataLoader workers do that), chat templates.
+`to_row(record, prompt_name, codec, think=mode)` gives `{"image", "problem", "solution", "kind", "meta"}`:
+`problem` is the registered prompt in the `prompt.think` layout (the same function at training and evaluation),
+`solution` is the ground truth in the answer format the rewards parse, with boxes in the model family's
+coordinate space (the codec), and `meta` holds JSON-able facts evaluation needs (image id, category, size, label,
+the absolute grounding box). `sft_target` gives the supervised target in the same layout. Left out: image decoding and resizing (DataLoader workers do that), chat templates.
 """
 
 from __future__ import annotations

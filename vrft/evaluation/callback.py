@@ -1,7 +1,8 @@
 """Held-out evaluation inside the training loop, as a Lightning callback.
 
 `PeriodicEval` runs the task's evaluator every N optimizer steps on rank 0 and logs `val/<task>/<metric>` (and
-the metric's companions, e.g. AP50, and detection's diagnostics, e.g. `val/<task>/recall@50`). Left out: early stopping on the validation metric.
+the metric's companions, e.g. AP50, and detection's diagnostics, e.g. `val/<task>/recall@50`). Left out: early
+stopping on the validation metric.
 """
 
 from __future__ import annotations
