@@ -267,3 +267,5 @@ def test_in_loop_validation_logs_task_metric(tmp_path, cache_dir):
     val = [(step, m) for step, m in cap.logger.rows if f"val/{task.name}/mAP" in m]
     assert [step for step, _ in val] == [1]
     assert (tmp_path / "eval" / "metrics_step1.json").exists()
+    assert f"val/{task.name}/recall@50" in val[0][1]  # detection diagnostics, logged and written too
+    assert (tmp_path / "eval" / "diagnostics_step1.json").exists()
