@@ -236,6 +236,9 @@ def test_entry_point_smoke_writes_summary_model_and_wandb(tmp_path):
     load_processor(run_dir / "final_model")
     assert list((run_dir / "wandb").glob("offline-run-*")), "no W&B offline run written"
     assert (run_dir / "metrics.jsonl").exists()
+    logged = {k for line in (run_dir / "metrics.jsonl").read_text().splitlines() for k in json.loads(line)}
+    assert {"eval/initial/recall@50", "eval/final/recall@50"} <= logged  # diagnostics of both evaluations
+    assert (run_dir / "eval" / "diagnostics_final.json").exists()
     assert not (tmp_path / "home" / ".cache" / "wandb").exists()
 
 
