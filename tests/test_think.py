@@ -240,3 +240,15 @@ def test_base_model_recipe_names_the_mode_only_when_not_the_papers(tmp_path, cac
     assert "prompt" not in recipe(on)
     off = dataclasses.replace(on, prompt=dataclasses.replace(on.prompt, think="off"))
     assert recipe(off)["prompt"] == {"think": "off"}
+
+
+def test_compat_monitor_reads_whitespace_in_the_runs_layout(tmp_path, cache_dir):
+    """compat/format_whitespace: surrounding whitespace around a completion well-formed in the run's layout."""
+    from tests.conftest import compose_run
+    from vrft.assemble import build_rewards
+    from vrft.rewards.monitors import hack_monitors
+
+    padded = [" " + A + "\n"]
+    assert hack_monitors(padded, [A], compat=True)["compat/format_whitespace"] == 0.0  # not the `on` layout
+    assert hack_monitors(padded, [A], compat=True, think="off")["compat/format_whitespace"] == 1.0
+    assert build_rewards(compose_run(["prompt.think=off"], tmp_path, cache_dir)).think == "off"

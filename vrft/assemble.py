@@ -174,7 +174,13 @@ def build_rewards(cfg: RunCfg) -> Rewards:
         for name, f in r.functions.items()
     )
     official = r.compat == "official"
-    return Rewards(specs, reward_set(r.compat), r.compat_monitors or official, math_verify_monitor=official)
+    return Rewards(
+        specs,
+        reward_set(r.compat),
+        r.compat_monitors or official,
+        math_verify_monitor=official,
+        think=cfg.prompt.think,
+    )
 
 
 def grpo_module(a: Assembly, loggers: list) -> GRPOModule:
