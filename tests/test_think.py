@@ -252,3 +252,11 @@ def test_compat_monitor_reads_whitespace_in_the_runs_layout(tmp_path, cache_dir)
     assert hack_monitors(padded, [A], compat=True)["compat/format_whitespace"] == 0.0  # not the `on` layout
     assert hack_monitors(padded, [A], compat=True, think="off")["compat/format_whitespace"] == 1.0
     assert build_rewards(compose_run(["prompt.think=off"], tmp_path, cache_dir)).think == "off"
+
+
+def test_the_papers_presets_keep_the_reasoning_block(tmp_path, cache_dir):
+    from tests.conftest import compose_run
+    from vrft.paths import EXPERIMENTS_DIR
+
+    for name in sorted(p.stem for p in EXPERIMENTS_DIR.glob("paper_*.yaml")):
+        assert compose_run([f"experiment={name}"], tmp_path, cache_dir).prompt.think == "on", name
