@@ -236,6 +236,9 @@ def test_entry_point_smoke_writes_summary_model_and_wandb(tmp_path):
     load_processor(run_dir / "final_model")
     assert list((run_dir / "wandb").glob("offline-run-*")), "no W&B offline run written"
     assert (run_dir / "metrics.jsonl").exists()
+    logged = {k for line in (run_dir / "metrics.jsonl").read_text().splitlines() for k in json.loads(line)}
+    assert {"eval/initial/recall@50", "eval/final/recall@50"} <= logged  # diagnostics of both evaluations
+    assert (run_dir / "eval" / "diagnostics_final.json").exists()
     assert not (tmp_path / "home" / ".cache" / "wandb").exists()
 
 
@@ -267,3 +270,5 @@ def test_in_loop_validation_logs_task_metric(tmp_path, cache_dir):
     val = [(step, m) for step, m in cap.logger.rows if f"val/{task.name}/mAP" in m]
     assert [step for step, _ in val] == [1]
     assert (tmp_path / "eval" / "metrics_step1.json").exists()
+    assert f"val/{task.name}/recall@50" in val[0][1]  # detection diagnostics, logged and written too
+    assert (tmp_path / "eval" / "diagnostics_step1.json").exists()

@@ -274,6 +274,6 @@ def test_sft_target_answer_only_or_with_thought():
     rec = ClassificationRecord(image="c.jpg", label="rose")
     row = to_row(rec, "classification_flowers", CODECS_UNDER_TEST[0])
     assert sft_target(row) == "<answer>rose</answer>"
-    with_think = sft_target(row, think=True)
+    with_think = sft_target(row, thought=True)
     assert with_think.startswith("<think>") and with_think.endswith(row["solution"])
     assert extract_answer(with_think) == "rose"

@@ -271,3 +271,29 @@ def test_held_out_curve_runs_from_initial_to_final(sweep):
         r for r in find_runs([sweep]).runs if r.ok and r.algo == "grpo" and r.shots == 4 and r.seed == 1
     )
     assert held_out(run, "mAP") == {0: 11.0, 3: 41.0}  # initial at step 0; the final at the run's last step
+
+
+def test_study_arms_are_columns_and_diagnostics_are_tabled(tmp_path):
+    """Runs of `ablation=<arm>` (same algo and shots) form one column per arm; each arm's final detection
+    diagnostics are averaged over seeds."""
+    root = tmp_path / "ablation"
+    finals = {"det_paper": [30.0, 32.0], "det_count": [40.0, 44.0]}
+    for arm, values in finals.items():
+        for seed, final in enumerate(values):
+            run = make_run(root / arm, "synth_grpo", 4, seed, final)
+            summary = json.loads((run / "summary.json").read_text())
+            summary["overrides"] = [f"ablation={arm}", f"seed={seed}"]
+            (run / "summary.json").write_text(json.dumps(summary))
+            (run / "eval").mkdir()
+            diag = {"precision@50": 50.0 + 10 * seed, "recall@50": 20.0, "ece": None, "rejection_rate": 80.0}
+            (run / "eval" / "diagnostics_final.json").write_text(json.dumps(diag))
+    report = build_report(find_runs([root]), tmp_path / "out")
+    (sec,) = report.sections
+    assert sec.algos == ["det_count", "det_paper"]
+    md = write_report(report, tmp_path / "out")[0].read_text()
+    assert f"| 4 | {cell_text([40.0, 44.0])} | {cell_text([30.0, 32.0])} |" in md
+    rows = agg.diagnostics_rows(
+        sec, lambda r: json.loads((r.dir / "eval" / "diagnostics_final.json").read_text())
+    )
+    assert rows[0] == ["det_count", "4", "55.0 ± 7.1", "20.0 ± 0.0", "–", "80.0 ± 0.0", "–", "–", "2"]
+    assert "Detection diagnostics" in md and "55.0 ± 7.1" in md

@@ -30,6 +30,11 @@ def test_changed_keys_skip_free_and_allowed_keys():
     assert changed_keys(first, now) == ["algo.lr (1e-05 -> 2e-05)", "seed (0 -> 1)"]
     assert changed_keys(first, now, allow=["algo"]) == ["seed (0 -> 1)"]
     assert changed_keys(first, {**now, "seed": 0, "algo": first["algo"]}) == []
+    # a run kept before prompt.think existed resumes with the default (its behaviour), not with another mode
+    assert changed_keys({"seed": 0}, {"seed": 0, "prompt": {"think": "on"}}) == []
+    assert changed_keys({"seed": 0}, {"seed": 0, "prompt": {"think": "off"}}) == [
+        "prompt.think ('on' -> 'off')"
+    ]
     assert changed_keys({"task": {"shots": 4}}, {"task": {}}) == [
         "task ('<absent>' -> {})",
         "task.shots (4 -> '<absent>')",

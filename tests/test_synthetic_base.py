@@ -45,6 +45,8 @@ def test_world_overrides_give_the_base_the_callers_world():
         ("trainer.max_steps=7", True),
         ("model.tiny.hidden_size=128", True),
         ("runtime.cpu_isa=native", True),
+        ("prompt.think=after", True),  # SFT targets with the thought after the answer
+        ("prompt.think=on", False),  # the default: built bases keep their hash
         ("logger=none", False),
         ("runtime.num_threads=1", False),
         ("eval.batch_size=4", False),

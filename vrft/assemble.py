@@ -50,6 +50,8 @@ from vrft.runtime.signals import StopOnSignal
 from vrft.sft import SFTModule
 from vrft.synthetic.base import with_base_model
 
+THINK_REWARDS = ("format",)  # rewards that take `think=prompt.think` (the layout they score)
+
 
 @dataclass
 class Assembly:
@@ -104,7 +106,7 @@ def assemble(cfg: RunCfg) -> Assembly:
     records = read_task(task, seed=cfg.seed, skip_bad=cfg.data.skip_bad, max_test=cfg.eval.max_samples)
     cfg = with_base_model(cfg)  # synthetic:<experiment> -> the base model that experiment trains (built once)
     policy, processor, codec, tokens = build_policy(cfg)
-    data = task_data(task, records, codec)
+    data = task_data(task, records, codec, cfg.prompt.think)
     out = Path(cfg.paths.output_dir) / "eval"
     evaluator = build_evaluator(cfg, task, data, processor, codec, tokens, out)
     return Assembly(cfg, policy, processor, codec, tokens, task, data, evaluator)
@@ -165,14 +167,25 @@ def build_evaluator(
 
 
 def build_rewards(cfg: RunCfg) -> Rewards:
-    """The configured rewards, scored from the set `reward.compat` names; compat monitors under `official` or
-    on request."""
+    """The configured rewards, scored from the set `reward.compat` names, the format reward bound to
+    `prompt.think`'s layout; compat monitors under `official` or on request."""
     r = cfg.reward
-    specs = tuple(RewardSpec(name, f.weight, dict(f.kwargs)) for name, f in r.functions.items())
+    specs = tuple(
+        RewardSpec(
+            name, f.weight, {**f.kwargs, **({"think": cfg.prompt.think} if name in THINK_REWARDS else {})}
+        )
+        for name, f in r.functions.items()
+    )
     official = r.compat == "official"
     user = {name: user_reward(name, f.fn) for name, f in r.functions.items() if f.fn is not None}
     registry = with_user_rewards(reward_set(r.compat), user)
-    return Rewards(specs, registry, r.compat_monitors or official, math_verify_monitor=official)
+    return Rewards(
+        specs,
+        registry,
+        r.compat_monitors or official,
+        math_verify_monitor=official,
+        think=cfg.prompt.think,
+    )
 
 
 def grpo_module(a: Assembly, loggers: list) -> GRPOModule:
@@ -196,7 +209,8 @@ def grpo_module(a: Assembly, loggers: list) -> GRPOModule:
 
 
 def sft_collator(a: Assembly):
-    return SFTCollator(a.processor, lambda row: sft_target(row, think=a.cfg.algo.sft_think))
+    think = a.cfg.prompt.think
+    return SFTCollator(a.processor, lambda row: sft_target(row, a.cfg.algo.sft_think, think))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vrft.errors import ConfigError
 from vrft.models.spec import SYNTHETIC_PREFIX, ModelSpec
+from vrft.rewards.format import check_think
 from vrft.rollout.spec import RolloutSpec
 from vrft.runtime.cpu_isa import ISAS
 
@@ -50,6 +51,11 @@ class TaskCfg:
     synthetic: dict[str, Any] | None = None
     train: SplitCfg = field(default_factory=SplitCfg)
     test: SplitCfg = field(default_factory=SplitCfg)
+
+
+@dataclass
+class PromptCfg:
+    think: str = "on"  # vrft.rewards.format.THINK_MODES; YAML's bare on/off (booleans) are read as "on"/"off"
 
 
 @dataclass
@@ -169,6 +175,7 @@ class EvalCfg:
 @dataclass
 class RunCfg:
     task: TaskCfg = field(default_factory=TaskCfg)
+    prompt: PromptCfg = field(default_factory=PromptCfg)
     model: ModelSpec = field(default_factory=ModelSpec)
     algo: AlgoCfg = field(default_factory=AlgoCfg)
     reward: RewardCfg = field(default_factory=RewardCfg)
@@ -199,8 +206,13 @@ def load_config(cfg: DictConfig) -> RunCfg:
         key = getattr(err, "full_key", None) or "?"
         msg = str(err).splitlines()[0]
         raise ConfigError(f"config key {key}: {msg}") from None
+    run.prompt.think = _YAML_BOOLS.get(run.prompt.think, run.prompt.think)
     check(run)
     return run
+
+
+# YAML 1.1 reads a bare `on` / `off` as a boolean, which the str field holds as "True" / "False"
+_YAML_BOOLS = {"True": "on", "False": "off"}
 
 
 def load_runtime(cfg: DictConfig) -> RuntimeCfg:
@@ -229,6 +241,7 @@ def check(run: RunCfg) -> None:
     """Range and name checks that types alone cannot express."""
     check_task(run.task)
     check_task_model(run.task, run.model)
+    check_think(run.prompt.think)
     check_algo(run.algo)
     check_reward(run.reward)
     m = run.model
@@ -382,6 +395,12 @@ def check_reward(r: RewardCfg) -> None:
                 f"{name} is a built-in reward; give your own another name",
             )
             user_reward(name, f.fn)
+        _require(
+            "think" not in f.kwargs,
+            f"reward.functions.{name}.kwargs.think",
+            f.kwargs.get("think"),
+            "set prompt.think instead (the run binds it to the format reward)",
+        )
     if r.compat == "official" and importlib.util.find_spec("math_verify") is None:
         raise ConfigError(
             "reward.compat=official needs the math-verify package (pip install 'vrft[official]')"

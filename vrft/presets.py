@@ -1,11 +1,12 @@
-"""Preset names on the command line (`experiment=NAME`, `sweep=NAME`) checked before Hydra composes.
+"""Preset names on the command line (`experiment=NAME`, `sweep=NAME`, `ablation=NAME`) checked before Hydra
+composes.
 
 Hydra's `optional` defaults (conf/config.yaml) skip a preset that does not exist, so a typo such as
 `experiment=smokee` would silently run the default experiment. `unknown_preset(argv)` finds the first named
-preset that has no file under experiments/ or sweeps/ and returns one line naming it and the valid names.
-A user's own presets count too: `--config-dir DIR` (or `-cd DIR`) adds `DIR/experiment/` and `DIR/sweep/`, as Hydra
-searches them; with `hydra.searchpath=...` on the command line the check is left to Hydra. Left out: presets given
-through a config file (Hydra reports those itself).
+preset that has no file under experiments/, sweeps/ or conf/ablation/ and returns one line naming it and the
+valid names. A user's own presets count too: `--config-dir DIR` (or `-cd DIR`) adds `DIR/experiment/`,
+`DIR/sweep/` and `DIR/ablation/`, as Hydra searches them; with `hydra.searchpath=...` on the command line the
+check is left to Hydra. Left out: presets given through a config file (Hydra reports those itself).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from vrft.paths import EXPERIMENTS_DIR, SWEEPS_DIR
+from vrft.paths import CONF_DIR, EXPERIMENTS_DIR, SWEEPS_DIR
 
-GROUPS = {"experiment": EXPERIMENTS_DIR, "sweep": SWEEPS_DIR}
+GROUPS = {"experiment": EXPERIMENTS_DIR, "sweep": SWEEPS_DIR, "ablation": CONF_DIR / "ablation"}
 
 
 def preset_names(folder: Path) -> list[str]:

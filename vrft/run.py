@@ -1,9 +1,9 @@
 """The run: assemble (vrft.assemble), evaluate, fit, evaluate, save.
 
 `run(cfg)` -> process settings -> seed -> assemble (policy, task data, evaluator) -> loggers -> evaluation before
--> Lightning fit (GRPO or SFT) ->
-evaluation after -> final model (Hugging Face format) and `summary.json` in the run folder. A failure still writes
-`summary.json` with status "failed" and closes the loggers; Ctrl-C or SIGTERM stops after the step in progress
+-> Lightning fit (GRPO or SFT) -> evaluation after (detection diagnostics of both logged as
+`eval/<initial|final>/<name>`) -> final model (Hugging Face format) and `summary.json` in the run folder. A failure
+still writes `summary.json` with status "failed" and closes the loggers; Ctrl-C or SIGTERM stops after the step in progress
 with a checkpoint, status "interrupted", the steps done and the resume command (raising `Interrupted`). Left out: mixing tasks; evaluation-only runs (see
 `python -m vrft.evaluate`).
 """
@@ -27,6 +27,7 @@ from vrft.checkpointing.disk import save_final
 from vrft.checkpointing.layout import checkpoint_root, latest_checkpoint, resume_point
 from vrft.checkpointing.run_config import keep_or_check
 from vrft.config import RunCfg
+from vrft.evaluation.diagnostics import flat_diagnostics
 from vrft.logging import build_loggers, finish_loggers, log_summary, run_tags
 from vrft.logging.console import quiet_console
 from vrft.runtime import after_torch
@@ -112,6 +113,7 @@ def train_and_evaluate(cfg: RunCfg, parts, loggers: list, resume, summary: dict,
     if stop.signum is not None:
         raise Interrupted(stop.signum)
     final = evaluator(module.policy, "final")
+    log_diagnostics(loggers, {"initial": initial, "final": final}, int(trainer.global_step))
     summary.update(
         final=headline(final, task.metric),
         per_class_final=per_class(final),
@@ -145,9 +147,26 @@ def headline(metrics: dict | None, name: str) -> float | None:
 
 
 def earlier_metrics(run_dir: Path, tag: str) -> dict | None:
-    """The metrics an earlier life of this run folder wrote for `tag` (None if it did not evaluate)."""
-    path = run_dir / "eval" / f"metrics_{tag}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The metrics (and detection diagnostics) an earlier life of this run folder wrote for `tag` (None if it did
+    not evaluate)."""
+    path, diag = run_dir / "eval" / f"metrics_{tag}.json", run_dir / "eval" / f"diagnostics_{tag}.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text())
+    if diag.is_file():
+        metrics["diagnostics"] = json.loads(diag.read_text())
+    return metrics
+
+
+def log_diagnostics(loggers: list, evals: dict[str, dict | None], step: int) -> None:
+    """Log each evaluation's detection diagnostics as `eval/<tag>/<name>` (vrft.evaluation.diagnostics)."""
+    flat: dict[str, float] = {}
+    for tag, metrics in evals.items():
+        if metrics and metrics.get("diagnostics"):
+            flat.update(flat_diagnostics(metrics["diagnostics"], f"eval/{tag}"))
+    if flat:
+        for lg in loggers:
+            lg.log_metrics(flat, step=step)
 
 
 def per_class(metrics: dict | None) -> dict | None:

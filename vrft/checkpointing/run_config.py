@@ -5,10 +5,10 @@ The first life of a run writes its whole typed config to `<run>/run_config.json`
 refuses, naming each key with both values, when a key that changes results differs (seed, lr, generations, model,
 data, max_steps, ...): a resumed run would otherwise end as neither config. Keys that cannot change the trained
 weights may differ (`FREE`: where files go, loggers, console progress, checkpoint cadence, `resume` itself).
-`resume_allow=[KEY,...]` accepts the named changes on purpose. Hydra rewrites `.hydra/` at every start; a resumed life's files are moved to
-`.hydra/resume-<step>/` and the first life's put back, so `.hydra/config.yaml` stays the config the run began with.
-A key the kept config lacks that is null now (an option added to vrft since, such as `reward.functions.<name>.fn`)
-is no change.
+`resume_allow=[KEY,...]` accepts the named changes on purpose; a key added since the run began counts as its earlier
+behaviour (`ADDED`), and a key the kept config lacks that is null now (an option added since, such as
+`reward.functions.<name>.fn`) is no change. Hydra rewrites `.hydra/` at every start; a resumed life's files are moved
+to `.hydra/resume-<step>/` and the first life's put back, so `.hydra/config.yaml` stays the config the run began with.
 Left out: runs started before this file existed (nothing to compare; the current config is kept from then on).
 """
 
@@ -22,6 +22,9 @@ from vrft.checkpointing.layout import write_text_atomic
 from vrft.errors import ConfigError
 
 FILE = "run_config.json"
+ADDED = {"prompt.think": "on"}
+"""Keys added after runs were started, with the value that reproduces those runs: a kept config without the key
+reads as having that value, so such a run still resumes."""
 FREE = (
     "resume",
     "resume_allow",
@@ -54,7 +57,7 @@ def changed_keys(first: dict, now: dict, allow=()) -> list[str]:
     for key in sorted(set(a) | set(b)):
         if any(key == s or key.startswith(s + ".") for s in skip):
             continue
-        old, new = a.get(key, "<absent>"), b.get(key, "<absent>")
+        old, new = a.get(key, ADDED.get(key, "<absent>")), b.get(key, "<absent>")
         if old != new and not (old == "<absent>" and new is None):  # a key added since, at its null default
             out.append(f"{key} ({old!r} -> {new!r})")
     return out

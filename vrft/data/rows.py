@@ -1,10 +1,10 @@
 """Model-facing rows: a dataset record turned into prompt text and an `<answer>` solution.
 
-`to_row(record, prompt_name, codec)` gives `{"image", "problem", "solution", "kind", "meta"}`: `problem` is the
-registered prompt (the same function at training and evaluation), `solution` is the ground truth in the answer
-format the rewards parse, with boxes in the model family's coordinate space (the codec), and `meta` holds
-JSON-able facts evaluation needs (image id, category, size, label, the absolute grounding box). `sft_target`
-gives the supervised target. Left out: image decoding and resizing (DataLoader workers do that), chat templates.
+`to_row(record, prompt_name, codec, think=mode)` gives `{"image", "problem", "solution", "kind", "meta"}`:
+`problem` is the registered prompt in the `prompt.think` layout (the same function at training and evaluation),
+`solution` is the ground truth in the answer format the rewards parse, with boxes in the model family's
+coordinate space (the codec), and `meta` holds JSON-able facts evaluation needs (image id, category, size, label,
+the absolute grounding box). `sft_target` gives the supervised target in the same layout. Left out: image decoding and resizing (DataLoader workers do that), chat templates.
 """
 
 from __future__ import annotations
@@ -16,18 +16,21 @@ from vrft.data.prompts import PROMPTS
 from vrft.data.records import ClassificationRecord, DetectionRecord, GroundingRecord, Record
 from vrft.errors import ConfigError
 from vrft.models.codec import Codec
+from vrft.rewards.format import check_think
 
 SFT_THOUGHT = "<think>...</think>"
-"""The placeholder reasoning of SFT targets with `think=True` (the data has no reasoning text)."""
+"""The placeholder reasoning of SFT targets with a thought (the data has no reasoning text)."""
 
 
-def _problem(prompt_name: str, fields: dict[str, Any]) -> str:
+def _problem(prompt_name: str, fields: dict[str, Any], think: str) -> str:
     prompt = PROMPTS.get(prompt_name)
     try:
-        inspect.signature(prompt).bind(**fields)
+        inspect.signature(prompt).bind(**fields, think=think)
     except TypeError as err:
-        raise ConfigError(f"prompt {prompt_name!r} does not take fields {sorted(fields)}: {err}") from None
-    return prompt(**fields)
+        raise ConfigError(
+            f"prompt {prompt_name!r} does not take fields {sorted(fields)} and think: {err}"
+        ) from None
+    return prompt(**fields, think=check_think(think))
 
 
 def detection_solution(boxes_model: list[list[int]]) -> str:
@@ -74,20 +77,29 @@ def _parts(record: Record, codec: Codec) -> tuple[str, dict[str, Any], str, dict
 
 
 def to_row(
-    record: Record, prompt_name: str, codec: Codec, prompt_fields: dict[str, Any] | None = None
+    record: Record,
+    prompt_name: str,
+    codec: Codec,
+    prompt_fields: dict[str, Any] | None = None,
+    think: str = "on",
 ) -> dict[str, Any]:
-    """The model-facing row of one record; `prompt_fields` add to (and override) the record's prompt fields."""
+    """The model-facing row of one record; `prompt_fields` add to (and override) the record's prompt fields;
+    `think` is the layout the prompt asks for (`prompt.think`)."""
     kind, fields, solution, meta = _parts(record, codec)
     fields = {**fields, **(prompt_fields or {})}
     return {
         "image": record.image,
-        "problem": _problem(prompt_name, fields),
+        "problem": _problem(prompt_name, fields, think),
         "solution": solution,
         "kind": kind,
         "meta": meta,
     }
 
 
-def sft_target(row: dict[str, Any], think: bool = False) -> str:
-    """The SFT target: the solution alone (the paper's answer-only SFT), or a placeholder thought before it."""
-    return SFT_THOUGHT + row["solution"] if think else row["solution"]
+def sft_target(row: dict[str, Any], thought: bool = False, think: str = "on") -> str:
+    """The SFT target: the solution alone (the paper's answer-only SFT), or with `thought` (`algo.sft_think`) a
+    placeholder thought where the `think` layout (`prompt.think`) puts it: before the answer (`on`), after it
+    (`after`), nowhere (`off`)."""
+    if not thought or check_think(think) == "off":
+        return row["solution"]
+    return SFT_THOUGHT + row["solution"] if think == "on" else row["solution"] + SFT_THOUGHT

@@ -94,8 +94,18 @@ def read_records(split: SplitCfg, task: TaskCfg, *, train: bool, skip_bad: bool)
     return READERS[split.reader](split, task, train, skip_bad)
 
 
-def build_rows(records: list[Any], task: TaskCfg, codec) -> list[dict]:
-    return [r if isinstance(r, dict) else to_row(r, task.prompt, codec, task.prompt_fields) for r in records]
+def build_rows(records: list[Any], task: TaskCfg, codec, think: str = "on") -> list[dict]:
+    """Model-facing rows; released rows (dicts) are kept as they are, so a release whose prompts ask for
+    `<think>` before `<answer>` (the paper's) refuses any other `think` layout (its first row is read)."""
+    if think != "on" and records and isinstance(records[0], dict) and "<think>" in records[0]["problem"]:
+        raise ConfigError(
+            f"prompt.think={think!r}: task {task.name} reads released rows (reader virft) whose prompts ask for "
+            "<think> before <answer>; use prompt.think=on or a task read from annotations"
+        )
+    return [
+        r if isinstance(r, dict) else to_row(r, task.prompt, codec, task.prompt_fields, think)
+        for r in records
+    ]
 
 
 def cap_by_image(records: list[Any], max_samples: int | None, seed: int) -> list[Any]:
@@ -155,15 +165,16 @@ def read_task(task: TaskCfg, *, seed: int, skip_bad: bool, max_test: int | None)
     return TaskRecords(train, test, skipped_train + skipped_test)
 
 
-def task_data(task: TaskCfg, records: TaskRecords, codec) -> TaskData:
-    """The training and held-out rows of `records` (prompts and answers in `codec`'s coordinates)."""
+def task_data(task: TaskCfg, records: TaskRecords, codec, think: str = "on") -> TaskData:
+    """The training and held-out rows of `records` (prompts and answers in `codec`'s coordinates, prompts in the
+    `think` layout of `prompt.think`)."""
     gt_json = Path(task.test.path) if task.test.reader in ("coco", "lvis") else None
     log.info(
         "task %s: %d training rows, %d held-out queries", task.name, len(records.train), len(records.test)
     )
     return TaskData(
-        build_rows(records.train, task, codec),
-        build_rows(records.test, task, codec),
+        build_rows(records.train, task, codec, think),
+        build_rows(records.test, task, codec, think),
         gt_json,
         task.test.reader == "lvis",
         task.eval_categories or task.categories,
@@ -171,6 +182,8 @@ def task_data(task: TaskCfg, records: TaskRecords, codec) -> TaskData:
     )
 
 
-def build_task_data(task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None) -> TaskData:
+def build_task_data(
+    task: TaskCfg, codec, *, seed: int, skip_bad: bool, max_test: int | None, think: str = "on"
+) -> TaskData:
     """`read_task` then `task_data`."""
-    return task_data(task, read_task(task, seed=seed, skip_bad=skip_bad, max_test=max_test), codec)
+    return task_data(task, read_task(task, seed=seed, skip_bad=skip_bad, max_test=max_test), codec, think)

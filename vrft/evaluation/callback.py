@@ -1,12 +1,15 @@
 """Held-out evaluation inside the training loop, as a Lightning callback.
 
 `PeriodicEval` runs the task's evaluator every N optimizer steps on rank 0 and logs `val/<task>/<metric>` (and
-the metric's companions, e.g. AP50). Left out: early stopping on the validation metric.
+the metric's companions, e.g. AP50, and detection's diagnostics, e.g. `val/<task>/recall@50`). Left out: early
+stopping on the validation metric.
 """
 
 from __future__ import annotations
 
 import lightning as L
+
+from vrft.evaluation.diagnostics import flat_diagnostics
 
 
 class PeriodicEval(L.Callback):
@@ -22,8 +25,8 @@ class PeriodicEval(L.Callback):
             return
         if trainer.is_global_zero:
             metrics = self.evaluator(pl_module.policy, f"step{step}")
-            flat = {
-                f"val/{self.task}/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)
-            }
+            prefix = f"val/{self.task}"
+            flat = {f"{prefix}/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+            flat.update(flat_diagnostics(metrics.get("diagnostics") or {}, prefix))
             for lg in trainer.loggers:
                 lg.log_metrics(flat, step=step)

@@ -3,7 +3,8 @@
 Used before training, inside the loop (`val/<task>/<metric>`) and after training, and by `python -m vrft.evaluate`.
 Generation uses the training prompt and collator (one code path), greedy decoding with every setting explicit.
 Detection AP is computed against the ground truth of the evaluated images only (a capped split is not penalised
-for images it never asked about). Predictions and metrics are written to the run folder. Left out: sharding the
+for images it never asked about). Predictions and metrics are written to the run folder (`eval/`); detection also
+returns and writes its diagnostics (`diagnostics_<tag>.json`, vrft.evaluation.diagnostics). Left out: sharding the
 evaluation over several processes.
 """
 
@@ -21,6 +22,7 @@ from vrft.data.coco import refused_queries
 from vrft.data.collate import PromptCollator
 from vrft.evaluation.classification import classification_accuracy
 from vrft.evaluation.detection import coco_map, lvis_map, predictions_to_coco
+from vrft.evaluation.diagnostics import detection_diagnostics
 from vrft.evaluation.grounding import grounding_metrics
 from vrft.registry import Registry
 from vrft.rollout.sampling import SamplingSpec, generation_config
@@ -122,6 +124,10 @@ class Evaluator:
         (self.out_dir / f"predictions_{tag}.json").write_text(json.dumps(preds, indent=1, default=str))
         if dets is not None:
             (self.out_dir / f"detections_{tag}.json").write_text(json.dumps(dets))
+        metrics = dict(metrics)
+        diagnostics = metrics.pop("diagnostics", None)
+        if diagnostics is not None:
+            (self.out_dir / f"diagnostics_{tag}.json").write_text(json.dumps(diagnostics, indent=1))
         (self.out_dir / f"metrics_{tag}.json").write_text(json.dumps(metrics, indent=1, default=str))
 
 
@@ -140,7 +146,11 @@ def _detection(ev: Evaluator, completions: list[str]):
     s = ev.spec
     dets = predictions_to_coco(completions, [r["meta"] for r in s.rows], s.codec)
     fn = lvis_map if s.lvis else coco_map
-    return fn(ev.ground_truth(), dets, s.categories), dets
+    metrics = fn(ev.ground_truth(), dets, s.categories)
+    metrics["diagnostics"] = detection_diagnostics(
+        completions, [r["solution"] for r in s.rows], [r["meta"]["category"] for r in s.rows]
+    )
+    return metrics, dets
 
 
 @METRICS.register("grounding")

@@ -65,7 +65,11 @@ def score_rollouts(
         names, matrix = score(completions, solutions, rewards.specs, rewards.registry, **cols)
         totals = weighted_total(matrix, rewards.weights)
         monitors = hack_monitors(
-            completions, solutions, compat=rewards.compat_monitors, math_verify=rewards.math_verify_monitor
+            completions,
+            solutions,
+            compat=rewards.compat_monitors,
+            math_verify=rewards.math_verify_monitor,
+            think=rewards.think,
         )
         out.append(Scores(names, matrix, totals, completions, monitors))
     return out

@@ -1,7 +1,7 @@
 """Group runs and reduce over seeds: the numbers behind every table and plot of the report (pure functions).
 
-A *section* is one (task, model, metric) combination; inside it a *cell* is one (algo, shots) pair whose runs
-differ only by seed. Cells report mean, sample standard deviation (n - 1; none for one seed) and n. Curves are
+A *section* is one (task, model, metric) combination; inside it a *cell* is one (column, shots) pair whose runs
+differ only by seed, the column being the run's algo or, for a study's arm (`ablation=NAME`), the arm. Cells report mean, sample standard deviation (n - 1; none for one seed) and n. Curves are
 averaged per step over the seeds that logged that step. Only runs with status "ok" enter; failed ones are listed
 by the caller. `band` gives a curve group's mean, min-max band over seeds and smoothed mean for the plots. Left out:
 confidence intervals and significance tests (seed counts are small).
@@ -70,14 +70,15 @@ class Section:
 
     @property
     def algos(self) -> list[str]:
-        return sorted({r.algo for r in self.runs}, key=algo_key)
+        """The columns: algos (or study arms, `Run.column`), known algos first."""
+        return sorted({r.column for r in self.runs}, key=algo_key)
 
     @property
     def shots(self) -> list[int | None]:
         return sorted({r.shots for r in self.runs}, key=shots_key)
 
     def cell(self, algo: str, shots: int | None) -> list[Run]:
-        return [r for r in self.runs if r.algo == algo and r.shots == shots]
+        return [r for r in self.runs if r.column == algo and r.shots == shots]
 
 
 def sections(runs: Iterable[Run], metric: str | None = None) -> list[Section]:
@@ -204,3 +205,27 @@ def ema(values: list[float], weight: float) -> list[float]:
         last = weight * last + (1.0 - weight) * v
         out.append(last / (1.0 - weight**i))
     return out
+
+
+DIAGNOSTICS = ("precision@50", "recall@50", "recall@75", "rejection_rate", "false_rejection_rate", "ece")
+"""The detection diagnostics the report tabulates (vrft.evaluation.diagnostics; the run's
+`eval/diagnostics_final.json`)."""
+
+
+def diagnostics_rows(section: Section, read: Callable[[Run], dict]) -> list[list[str]]:
+    """Rows `algo | shots | <diagnostic> ... | n` of "mean ± std" over seeds, for cells whose runs wrote
+    diagnostics (`read(run)`: the run's final diagnostics, {} when absent)."""
+    rows = []
+    for algo in section.algos:
+        for shots in section.shots:
+            diags = [d for d in (read(r) for r in section.cell(algo, shots)) if d]
+            if not diags:
+                continue
+            stats = [stat(_num(d.get(k)) for d in diags) for k in DIAGNOSTICS]
+            cells = [s.fmt().rsplit(" (n=", 1)[0] if s else "–" for s in stats]
+            rows.append([algo, shots_label(shots), *cells, str(len(diags))])
+    return rows
+
+
+def _num(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None

@@ -6,12 +6,14 @@ shots x algo (mean ± std over seeds, n), a plot of it, initial vs final, and on
 quantities on one axis: the held-out metric over steps (initial evaluation at step 0, in-loop ones, the final one),
 train reward, KL, and the loss of each algo apart (GRPO's and SFT's losses are not comparable), each group
 (algo, shots) drawn as its smoothed mean over seeds with a min-max band; then the per-category table from
-`per_class_final`. Failed, unreadable and incomplete runs are listed, never averaged.
+`per_class_final`, and for detection the diagnostics of `eval/diagnostics_final.json`. A study's arms
+(`ablation=NAME`) are columns of their own in place of the algo. Failed, unreadable and incomplete runs are listed, never averaged.
 Left out: runs without a summary.json beyond listing them (their metrics.jsonl may be partial).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -39,6 +41,16 @@ class Report:
 @lru_cache(maxsize=4096)
 def _metrics(run_dir: Path) -> tuple[dict, ...]:
     return tuple(read_metrics(run_dir))
+
+
+def final_diagnostics(run: Run) -> dict:
+    """The run's final detection diagnostics (`eval/diagnostics_final.json`), {} when it wrote none."""
+    path = run.dir / "eval" / "diagnostics_final.json"
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def metric_key(run: Run, metric: str) -> str:
@@ -135,6 +147,12 @@ def _section(doc: Document, sec: agg.Section, out: Path, colour: dict, smoothing
     header, rows = agg.per_class_table(sec)
     if rows:
         doc.add(Heading("Per category (final, mean over seeds)", 3), Table(header, rows))
+    diag = agg.diagnostics_rows(sec, final_diagnostics)
+    if diag:
+        doc.add(
+            Heading("Detection diagnostics (final, %): mean ± std over seeds", 3),
+            Table(["algo", "shots", *agg.DIAGNOSTICS, "n"], diag),
+        )
     return made
 
 

@@ -41,6 +41,17 @@ class Run:
     def ok(self) -> bool:
         return self.status == "ok" and self.final is not None
 
+    @property
+    def arm(self) -> str | None:
+        """The study arm the run was launched with (`ablation=NAME` among its overrides), or None."""
+        names = [o.partition("=")[2] for o in self.overrides if o.lstrip("+").startswith("ablation=")]
+        return names[-1] if names else None
+
+    @property
+    def column(self) -> str:
+        """The report column the run belongs to: its study arm, else its algo."""
+        return self.arm or self.algo
+
 
 @dataclass
 class Found:

@@ -38,6 +38,7 @@ class Rewards:
     math_verify_monitor: bool = (
         False  # compat/math_verify: under `official` only (the reward runs it there anyway)
     )
+    think: str = "on"  # the layout the format reward scores (`prompt.think`), for the compat monitors
 
     def fns(self) -> list[BoundReward]:
         return reward_fns(self.specs, self.registry)

@@ -60,9 +60,14 @@ def _classification(answers: list[str | None], solutions: list[str]) -> dict[str
 
 
 def hack_monitors(
-    completions: Sequence[Any], solutions: Sequence[Any], *, compat: bool = False, math_verify: bool = False
+    completions: Sequence[Any],
+    solutions: Sequence[Any],
+    *,
+    compat: bool = False,
+    math_verify: bool = False,
+    think: str = "on",
 ) -> dict[str, float]:
-    """Monitor rates over a batch (see the module docstring for the keys)."""
+    """Monitor rates over a batch (see the module docstring for the keys); `think`: the format's layout."""
     if len(completions) != len(solutions):
         raise ValueError(f"hack_monitors: got {len(completions)} completions but {len(solutions)} solutions")
     answers = [extract_answer(completion_text(c)) for c in completions]
@@ -76,5 +81,5 @@ def hack_monitors(
         if idx:
             out.update(fn([answers[i] for i in idx], [solutions[i] for i in idx]))
     if compat:
-        out.update(compat_monitors(completions, solutions, math_verify=math_verify))
+        out.update(compat_monitors(completions, solutions, math_verify=math_verify, think=think))
     return out

@@ -4,7 +4,7 @@ checked by a quality gate, and cached by recipe.
 A model config whose `path` is `synthetic:<experiment>` names the model that `python -m vrft
 experiment=<experiment>` trains (its `final_model/`); `with_base_model(cfg)`, a step of vrft.assemble, puts that
 folder in its place. `base_model_path(cfg)` composes that experiment with the
-caller's world settings and cache folder, hashes the recipe (task with its world, model, algo, reward, trainer
+caller's world settings, cache folder and `prompt.think` (`base_overrides`), hashes the recipe (task with its world, model, algo, reward, trainer
 steps and precision, seed) and returns `<cache_dir>/bases/<experiment>-<hash>/final_model`. When that folder is
 missing, the experiment runs in a child process (its own run folder, log and logger run), its held-out
 predictions must pass the task's gate (`synthetic.gate`: the mean accuracy reward on held-out base queries,
@@ -95,7 +95,11 @@ def recipe(run: RunCfg) -> dict:
     for fn in d["reward"]["functions"].values():
         if fn.get("fn") is None:
             del fn["fn"]
+    extra = (
+        {"prompt": d["prompt"]} if d["prompt"] != {"think": "on"} else {}
+    )  # on: earlier recipes keep their hash
     return {
+        **extra,
         "version": RECIPE_VERSION,
         "task": d["task"],
         "model": d["model"],
@@ -120,15 +124,24 @@ def with_base_model(cfg: RunCfg) -> RunCfg:
     return dataclasses.replace(cfg, model=model)
 
 
+def base_overrides(cfg: RunCfg) -> list[str]:
+    """What the caller passes on to its base experiment: the cache folder, `model.base_seed`, the world, and a
+    `prompt.think` other than `on` (a base SFT-trained in the caller's layout, so its answers start in the layout
+    the format reward asks for)."""
+    think = [f"prompt.think={cfg.prompt.think}"] if cfg.prompt.think != "on" else []
+    return [
+        f"paths.cache_dir={Path(cfg.paths.cache_dir)}",
+        f"seed={cfg.model.base_seed}",
+        *world_overrides(cfg.task.synthetic),
+        *think,
+    ]
+
+
 def base_model_path(cfg: RunCfg) -> Path:
     """The built base model folder named by `cfg.model.path` (`synthetic:<experiment>`), built if missing."""
     experiment = cfg.model.path[len(PREFIX) :]
     cache = Path(cfg.paths.cache_dir)
-    overrides = [
-        f"paths.cache_dir={cache}",
-        f"seed={cfg.model.base_seed}",
-        *world_overrides(cfg.task.synthetic),
-    ]
+    overrides = base_overrides(cfg)
     base_run = compose_recipe(experiment, overrides)
     rec = recipe(base_run)
     folder = cache / "bases" / f"{experiment}-{recipe_hash(rec)}"

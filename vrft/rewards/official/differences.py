@@ -106,11 +106,16 @@ def math_verify_bounded(text: str, solution: str) -> bool:
     return math_verify_passes(text, solution, timeout_s=MV_TIMEOUT_S)
 
 
+def _format_whitespace(think: str) -> Detector:
+    """Surrounding whitespace around a completion in the `think` layout (the hardened format strips it)."""
+    return lambda t, s, k, a: t != t.strip() and format_score(t, think=think) == 1.0
+
+
 DIFFERENCES: dict[str, Detector] = {
     "math_verify": lambda t, s, k, a: math_verify_bounded(t, s),
     "no_answer_block": lambda t, s, k, a: a is None,
     "multiline_answer": _multiline,
-    "format_whitespace": lambda t, s, k, a: t != t.strip() and format_score(t) == 1.0,
+    "format_whitespace": _format_whitespace("on"),  # compat_monitors uses the run's prompt.think
     "label_whitespace": lambda t, s, k, a: k == "classification" and bool(a and _ODD_SPACE_RE.search(a)),
     "empty_label": lambda t, s, k, a: (  # what the official rule normalises to '' ('_', '  ', '___')
         k == "classification" and a is not None and a.replace(" ", "").replace("_", "") == ""
@@ -145,9 +150,11 @@ def _mean(xs: Sequence[bool]) -> float:
 
 
 def compat_monitors(
-    completions: Sequence[Any], solutions: Sequence[Any], *, math_verify: bool = True
+    completions: Sequence[Any], solutions: Sequence[Any], *, math_verify: bool = True, think: str = "on"
 ) -> dict[str, float]:
-    """`compat/<key>` and `compat/any` over the completions whose solution is a string (see the module doc)."""
+    """`compat/<key>` and `compat/any` over the completions whose solution is a string (see the module doc);
+    `think` is the layout the format reward scores (`prompt.think`)."""
+    detectors = {**DIFFERENCES, "format_whitespace": _format_whitespace(think)}
     rows = [
         (completion_text(c), s) for c, s in zip(completions, solutions, strict=True) if isinstance(s, str)
     ]
@@ -162,7 +169,7 @@ def compat_monitors(
     fired = []
     for t, s in rows:
         kind, answer = solution_kind(s), extract_answer(t)
-        fired.append({k: bool(DIFFERENCES[k](t, s, kind, answer)) for k in keys})
+        fired.append({k: bool(detectors[k](t, s, kind, answer)) for k in keys})
     out = {f"compat/{k}": _mean([f[k] for f in fired]) for k in keys}
     out["compat/any"] = _mean([any(f.values()) for f in fired])
     return out

@@ -13,7 +13,7 @@ from vrft.registry import Registry
 from vrft.rewards.base import check_iou_threshold, per_sample
 from vrft.rewards.classification import check_match
 from vrft.rewards.detection import gt_boxes
-from vrft.rewards.format import format_score
+from vrft.rewards.format import check_think, format_score
 from vrft.rewards.official.rules import official_accuracy, official_confidence, official_giou, official_iou
 from vrft.rewards.parse import completion_text, solution_kind
 
@@ -21,9 +21,11 @@ OFFICIAL_REWARDS = Registry("official reward")
 
 
 @OFFICIAL_REWARDS.register("format")
-def format_reward(completions: Sequence[Any], **columns: Any) -> list[float | None]:
-    """The format score without stripping surrounding whitespace (a trailing newline scores 0)."""
-    return [format_score(completion_text(c), strip=False) for c in completions]
+def format_reward(completions: Sequence[Any], think: str = "on", **columns: Any) -> list[float | None]:
+    """The format score in the `think` layout without stripping surrounding whitespace (a trailing newline scores
+    0); `on` is the official regex, the other layouts are vrft's (the official code has only `on`)."""
+    check_think(think)
+    return [format_score(completion_text(c), strip=False, think=think) for c in completions]
 
 
 @OFFICIAL_REWARDS.register("accuracy")
