@@ -17,7 +17,6 @@ COCO folder of that split (its `annotations/instances_*.json` names each image's
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 from collections.abc import Sequence
@@ -40,10 +39,6 @@ def rejection_rates(samples: Sequence[Sequence[str]], absent: Sequence[bool]) ->
             "mixed_groups": sum(0 < r < len(s) for r, s in zip(rejects, groups, strict=True)),
         }
     return out
-
-
-def _meta(p: dict) -> dict:
-    return p["meta"] if isinstance(p["meta"], dict) else ast.literal_eval(p["meta"])
 
 
 def _image_files(images: Path) -> dict:
@@ -100,7 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     preds = json.loads(args.predictions.read_text())[: args.queries]
     files = _image_files(args.images)
     rows = [
-        {"image": files[_meta(p)["image_id"]], "problem": p["problem"], "solution": p["solution"], "meta": {}}
+        {
+            "image": files[p["meta"]["image_id"]],
+            "problem": p["problem"],
+            "solution": p["solution"],
+            "meta": {},
+        }
         for p in preds
     ]
     spec = ModelSpec(
