@@ -27,10 +27,28 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("vrft_root", lambda: str(ROOT))
 
 
-def ensure(folder: Path, write: Callable[[Path], None]) -> Path:
-    """`folder`, written by `write(tmp)` into a temporary sibling renamed into place when it does not exist."""
-    if folder.is_dir():
+def ensure(folder: Path, write: Callable[[Path], None], marker: str | None = None) -> Path:
+    """`folder`, written by `write(tmp)` into a temporary sibling renamed into place when it is not there yet.
+
+    With `marker`, the folder counts as there only once it holds that file (written last by `write`)."""
+
+    def done() -> bool:
+        return (folder / marker).is_file() if marker else folder.is_dir()
+
+    if done():
         return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write(tmp)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not done():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from vrft.models.tiny import SPECIAL_TOKENS, TinySpec, _generation_config, _processor, build_tokenizer
+from vrft.paths import ensure
 
 _RECIPE_VERSION = 1
 
@@ -146,20 +144,12 @@ def build_arch(name: str, cache_dir: Path, *, device: str = "cpu", seed: int = 0
     arch = ARCHS[name]
     blob = json.dumps({"recipe": _RECIPE_VERSION, "seed": seed, **arch}, sort_keys=True, default=str)
     final = Path(cache_dir) / "arch" / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
-    if (final / "vrft_arch.json").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         _build_into(arch, tmp, device=device, seed=seed)
         (tmp / "vrft_arch.json").write_text(json.dumps({"name": name, "seed": seed}) + "\n")
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "vrft_arch.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    ensure(final, write, marker="vrft_arch.json")
     return final
 
 

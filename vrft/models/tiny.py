@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from vrft.models.processor import processor_class
 from vrft.models.spec import TinySpec
 from vrft.models.tokenizer import CHAT_TEMPLATES, SPECIAL_TOKENS, VISION_TOKENS, build_tokenizer
+from vrft.paths import ensure
 
 TINY = TinySpec()
 SMALL = TinySpec(hidden_size=384, num_layers=6, num_heads=6, intermediate_size=1024, vocab_size=2048)
@@ -43,19 +41,7 @@ def build_tiny(spec: TinySpec, cache_dir: Path) -> Path:
     """Build (once) and return `cache_dir/<family>-<hash>/`; a finished folder is reused as it is."""
     cache_dir = Path(cache_dir)
     final = cache_dir / f"{spec.family}-{spec.short_hash()}"
-    if (final / "vrft_tiny_spec.json").is_file():
-        return final
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache_dir))
-    try:
-        _build_into(spec, tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "vrft_tiny_spec.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    ensure(final, lambda tmp: _build_into(spec, tmp), marker="vrft_tiny_spec.json")
     return final
 
 
