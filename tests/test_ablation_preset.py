@@ -5,7 +5,6 @@ seed; a mistyped arm is refused."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import compose_run
+from tests.multirun_stub import stub_multirun
 from vrft.assemble import build_rewards
 from vrft.paths import CONF_DIR, ROOT
 from vrft.presets import unknown_preset
@@ -111,43 +111,13 @@ def test_a_mistyped_arm_is_refused():
     assert msg.startswith("unknown ablation 'det_mapp'") and "det_map" in msg
 
 
-STUB = """
-import json, hydra
-from hydra.core.hydra_config import HydraConfig
-from vrft.paths import CONF_DIR
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg):
-    out = HydraConfig.get().runtime.output_dir
-    print("JOB", json.dumps({"dir": out, "rewards": sorted(cfg.reward.functions), "group": cfg.logger.group}))
-
-main()
-"""
-
-
 def test_sweep_names_one_folder_per_arm_and_seed(tmp_path):
     """A real multirun (stub job, two arms and one seed of the preset's 21 runs)."""
-    stub = tmp_path / "stub.py"
-    stub.write_text(STUB)
-    sweep_dir = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        str(stub),
-        "--multirun",
-        "experiment=synth_det_ablation",
-        "ablation=det_paper,det_map",
-        "seed=0",
-        f"hydra.sweep.dir={sweep_dir}",
-        "hydra/job_logging=disabled",
-        "hydra/hydra_logging=disabled",
-    ]
-    env = ENV | {"PYTHONPATH": str(ROOT)}  # this checkout's vrft, whatever the environment installed
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-2000:]
-    jobs = [json.loads(line[4:]) for line in res.stdout.splitlines() if line.startswith("JOB ")]
-    dirs = {Path(j["dir"]).relative_to(sweep_dir).as_posix(): j["rewards"] for j in jobs}
-    assert dirs == {
+    fields = {"rewards": "sorted(cfg.reward.functions)", "group": "cfg.logger.group"}
+    overrides = ["--multirun", "experiment=synth_det_ablation", "ablation=det_paper,det_map", "seed=0"]
+    dirs = stub_multirun(tmp_path, fields, overrides)
+    assert {d: j["rewards"] for d, j in dirs.items()} == {
         "ablation=det_paper/seed=0": ["confidence", "format", "iou"],
         "ablation=det_map/seed=0": ["format", "map"],
     }
-    assert {j["group"] for j in jobs} == {"synth-det-ablation"}
+    assert {j["group"] for j in dirs.values()} == {"synth-det-ablation"}

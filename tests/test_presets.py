@@ -7,11 +7,9 @@ import dataclasses
 import functools
 import importlib.util
 import itertools
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -19,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import vrft  # noqa: F401  (registers ${vrft_root:})
+from tests.multirun_stub import stub_multirun
 from vrft.config import check, load_config
 from vrft.errors import ConfigError
 from vrft.paths import CONF_DIR, EXPERIMENTS_DIR, ROOT, SWEEPS_DIR
@@ -159,43 +158,16 @@ def refused(run) -> bool:
     return run.task.synthetic is None and (run.model.path or "").startswith("synthetic:")
 
 
-STUB = """
-import json, sys, hydra
-from hydra.core.hydra_config import HydraConfig
-from vrft.paths import CONF_DIR
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg):
-    out = HydraConfig.get().runtime.output_dir
-    print("JOB", json.dumps({"dir": out, "seed": cfg.seed, "algo": cfg.algo.name, "group": cfg.logger.group}))
-
-main()
-"""
-
-
 def test_sweep_run_folders_leave_the_seed_out_of_the_name(tmp_path):
     """A real multirun (stub job, local launcher): one folder per job, seed below the override name."""
-    stub = tmp_path / "stub.py"
-    stub.write_text(STUB)
-    sweep_dir = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        str(stub),
-        "sweep=seeds",
-        "seed=0,1",
-        "algo=grpo,sft",
-        f"hydra.sweep.dir={sweep_dir}",
-        "hydra/job_logging=disabled",
-        "hydra/hydra_logging=disabled",
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-2000:]
-    jobs = [json.loads(line[4:]) for line in res.stdout.splitlines() if line.startswith("JOB ")]
-    dirs = {Path(j["dir"]).relative_to(sweep_dir).as_posix(): j for j in jobs}
+    fields = {"seed": "cfg.seed", "algo": "cfg.algo.name", "group": "cfg.logger.group"}
+    dirs = stub_multirun(tmp_path, fields, ["sweep=seeds", "seed=0,1", "algo=grpo,sft"])
     assert set(dirs) == {f"algo={a}/seed={s}" for a in ("grpo", "sft") for s in (0, 1)}
     assert all(d.endswith(f"seed={j['seed']}") and f"algo={j['algo']}" in d for d, j in dirs.items())
-    assert {j["group"] for j in jobs} == {"synth_cls_fewshot-synth_cls_base-seeds"}  # one sweep, one group
-    assert OmegaConf.load(sweep_dir / "algo=sft/seed=1/.hydra/config.yaml").seed == 1
+    assert {j["group"] for j in dirs.values()} == {
+        "synth_cls_fewshot-synth_cls_base-seeds"
+    }  # one sweep, one group
+    assert OmegaConf.load(tmp_path / "sweep/algo=sft/seed=1/.hydra/config.yaml").seed == 1
 
 
 def test_cli_help_lists_the_groups(tmp_path):

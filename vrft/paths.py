@@ -2,7 +2,7 @@
 
 `ROOT` is the checkout (the folder holding `conf/`, `experiments/`, `sweeps/`); the OmegaConf resolver
 `${vrft_root:}` exposes it to YAML. `ensure` writes a cache folder once, atomically (a temporary sibling renamed
-into place), for the synthetic worlds and the packaged tokenizers. Left out: installs without the checkout (a wheel); vrft runs from a clone.
+into place), for the synthetic worlds, the packaged tokenizers and the tiny and benchmark models. Left out: installs without the checkout (a wheel); vrft runs from a clone.
 """
 
 from __future__ import annotations
@@ -45,18 +45,6 @@ def ensure(folder: Path, write: Callable[[Path], None], marker: str | None = Non
             os.rename(tmp, folder)
         except OSError:
             if not done():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        write(tmp)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not folder.is_dir():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
