@@ -49,6 +49,25 @@ def _image_files(images: Path) -> dict:
     return {im["id"]: str(folder / im["file_name"]) for im in json.loads(ann.read_text())["images"]}
 
 
+def query_rows(preds: list, files: dict, source: Path) -> list[dict]:
+    """The probe's rows: each prediction's problem and solution with the image its `meta.image_id` names."""
+    rows = []
+    for i, p in enumerate(preds):
+        meta = p.get("meta") if isinstance(p, dict) else None
+        image_id = meta.get("image_id") if isinstance(meta, dict) else None
+        where = f"vrft.evaluation.rejection: error: {source} entry {i}"
+        if image_id is None or "problem" not in p or "solution" not in p:
+            raise SystemExit(
+                f"{where} lacks problem, solution or meta.image_id (expected a run's eval/predictions_*.json)"
+            )
+        if image_id not in files:
+            raise SystemExit(f"{where} names image {image_id}, which is not in --images' annotations")
+        rows.append(
+            {"image": files[image_id], "problem": p["problem"], "solution": p["solution"], "meta": {}}
+        )
+    return rows
+
+
 def sample(model, processor, rows: list[dict], g: int, max_new_tokens: int) -> list[list[str]]:
     import torch
 
@@ -94,15 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     preds = json.loads(args.predictions.read_text())[: args.queries]
     files = _image_files(args.images)
-    rows = [
-        {
-            "image": files[p["meta"]["image_id"]],
-            "problem": p["problem"],
-            "solution": p["solution"],
-            "meta": {},
-        }
-        for p in preds
-    ]
+    rows = query_rows(preds, files, args.predictions)
     spec = ModelSpec(
         name="probe",
         path=str(args.model),
