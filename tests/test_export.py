@@ -3,15 +3,21 @@
 Each family's tiny model is saved the way a run saves it (`save_final`); its `processor_config.json` must hold the
 family's video processor with the image processor's settings (transformers 5's Qwen-VL processors refuse to load
 without one), vrft's own loader must still load it, and, where transformers' video processors can load (they import
-torchvision), `AutoProcessor` and `pipeline("image-text-to-text")` load the folder and generate.
+torchvision), `AutoProcessor` and `pipeline("image-text-to-text")` load the folder and generate. Where this
+environment has no torchvision (the pinned CPU torch has none on PyPI), those tests run in the second environment
+`make consumer-env` builds (`.venv-consumer`: torch + torchvision + this package), as a user's would be.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 
 import pytest
+
+from tests.conftest import ROOT
 
 FAMILIES = {  # conf/model tiny config -> the video processor transformers pairs with its processor
     "tiny_qwen2_vl": "Qwen2VLVideoProcessor",
@@ -21,6 +27,13 @@ FAMILIES = {  # conf/model tiny config -> the video processor transformers pairs
 }
 SHARED = ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "size")
 NO_TORCHVISION = "transformers' Qwen-VL video processors import torchvision, which is not installed here"
+HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
+CONSUMER = ROOT / ".venv-consumer" / "bin" / "python"
+CONSUMER_READY = ROOT / ".venv-consumer" / ".installed"  # written by `make consumer-env` once it is complete
+TORCHVISION_TESTS = (
+    "test_final_model_loads_and_generates_with_transformers",
+    "test_vrft_loader_keeps_the_pil_image_processor_when_torchvision_is_installed",
+)
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -54,7 +67,7 @@ def test_final_model_loads_with_vrft_loader(final_model):
     assert processor.image_processor.size.longest_edge > 0 and processor.tokenizer is not None, name
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason=NO_TORCHVISION)
+@pytest.mark.skipif(not HAS_TORCHVISION, reason=NO_TORCHVISION)
 def test_final_model_loads_and_generates_with_transformers(final_model):
     from PIL import Image
     from transformers import AutoProcessor, pipeline
@@ -72,10 +85,32 @@ def test_final_model_loads_and_generates_with_transformers(final_model):
     assert isinstance(out[0]["generated_text"], str), out
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason=NO_TORCHVISION)
+@pytest.mark.skipif(not HAS_TORCHVISION, reason=NO_TORCHVISION)
 def test_vrft_loader_keeps_the_pil_image_processor_when_torchvision_is_installed(final_model):
     """transformers prefers the torchvision image processor once torchvision is importable; its resize gives other
     pixel values than the PIL one vrft's results were measured with."""
     from vrft.models.processor import load_processor
 
     assert type(load_processor(final_model[1]).image_processor).__name__.endswith("Pil")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    HAS_TORCHVISION, reason="torchvision is importable here: the tests above ran in this process"
+)
+@pytest.mark.skipif(not CONSUMER_READY.exists(), reason=f"{NO_TORCHVISION}; `make consumer-env` builds one")
+def test_final_model_loads_in_an_environment_with_torchvision(tmp_path):
+    """The torchvision tests above, every family, in `.venv-consumer`: they must run there and pass, not skip."""
+    ids = [f"tests/test_export.py::{name}" for name in TORCHVISION_TESTS]
+    env = {**os.environ, "VRFT_TEST_CACHE": str(tmp_path / "cache")}  # its torch builds other bits
+    done = subprocess.run(
+        [str(CONSUMER), "-m", "pytest", "-q", "-p", "no:cacheprovider", *ids],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    tail = (done.stdout + done.stderr)[-4000:]
+    assert done.returncode == 0, tail
+    assert f"{len(TORCHVISION_TESTS) * len(FAMILIES)} passed" in done.stdout, tail
