@@ -5,7 +5,8 @@ family's video processor with the image processor's settings (transformers 5's Q
 without one), vrft's own loader must still load it, and, where transformers' video processors can load (they import
 torchvision), `AutoProcessor` and `pipeline("image-text-to-text")` load the folder and generate. Where this
 environment has no torchvision (the pinned CPU torch has none on PyPI), those tests run in the second environment
-`make consumer-env` builds (`.venv-consumer`: torch + torchvision + this package), as a user's would be.
+`make consumer-env` builds (`.venv-consumer`: torch + torchvision + this package), as a user's would be: the folders
+are saved here, under the project's pinned torch, and loaded there, under the user's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib.util
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -36,18 +38,36 @@ TORCHVISION_TESTS = (
 )
 
 
-@pytest.fixture(scope="module", params=sorted(FAMILIES))
-def final_model(request, cache_dir, tmp_path_factory):
-    """(model config name, the `final_model/` folder `save_final` writes for that family's tiny model)."""
+EXPORTED = "VRFT_TEST_EXPORTED"  # set: the folders were saved by another environment, under <it>/<family>/
+LOADED = "loaded.txt"  # <EXPORTED>/loaded.txt: one line per family whose saved folder a test here loaded
+
+
+def save_family(name: str, out, cache_dir):
+    """The `final_model/` folder `save_final` writes for family `name`'s tiny model, under `out`."""
     from tests.conftest import compose_run
     from vrft.checkpointing.disk import save_final
     from vrft.models.loader import load_model
 
-    out = tmp_path_factory.mktemp(request.param)
-    cfg = compose_run([f"model={request.param}"], out, cache_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = compose_run([f"model={name}"], out, cache_dir)
     model, processor = load_model(cfg.model, cache_dir)
     save_final(model, processor, out / "final_model", "")
-    return request.param, out / "final_model"
+    return out / "final_model"
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def final_model(request, cache_dir, tmp_path_factory):
+    """(model config name, its `final_model/` folder): saved here, or with VRFT_TEST_EXPORTED the one another
+    environment saved (missing: the test fails; each use is recorded in its loaded.txt)."""
+    exported = os.environ.get(EXPORTED)
+    if not exported:
+        return request.param, save_family(request.param, tmp_path_factory.mktemp(request.param), cache_dir)
+    folder = Path(exported) / request.param / "final_model"
+    if not (folder / "config.json").exists():
+        pytest.fail(f"{EXPORTED}={exported}: no saved {request.param} folder {folder}")
+    with open(Path(exported) / LOADED, "a", encoding="utf-8") as log:
+        log.write(request.param + "\n")
+    return request.param, folder
 
 
 def test_final_model_saves_the_family_video_processor(final_model):
@@ -99,10 +119,14 @@ def test_vrft_loader_keeps_the_pil_image_processor_when_torchvision_is_installed
     HAS_TORCHVISION, reason="torchvision is importable here: the tests above ran in this process"
 )
 @pytest.mark.skipif(not CONSUMER_READY.exists(), reason=f"{NO_TORCHVISION}; `make consumer-env` builds one")
-def test_final_model_loads_in_an_environment_with_torchvision(tmp_path):
-    """The torchvision tests above, every family, in `.venv-consumer`: they must run there and pass, not skip."""
+def test_final_model_loads_in_an_environment_with_torchvision(tmp_path, cache_dir):
+    """The torchvision tests above, every family, in `.venv-consumer` on the folders saved here (the pinned torch):
+    they must run there and pass, not skip, and load those folders, not their own."""
+    exported = tmp_path / "exported"
+    for name in FAMILIES:
+        save_family(name, exported / name, cache_dir)
     ids = [f"tests/test_export.py::{name}" for name in TORCHVISION_TESTS]
-    env = {**os.environ, "VRFT_TEST_CACHE": str(tmp_path / "cache")}  # its torch builds other bits
+    env = {**os.environ, EXPORTED: str(exported), "VRFT_TEST_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(
         [str(CONSUMER), "-m", "pytest", "-q", "-p", "no:cacheprovider", *ids],
         cwd=ROOT,
@@ -114,3 +138,4 @@ def test_final_model_loads_in_an_environment_with_torchvision(tmp_path):
     tail = (done.stdout + done.stderr)[-4000:]
     assert done.returncode == 0, tail
     assert f"{len(TORCHVISION_TESTS) * len(FAMILIES)} passed" in done.stdout, tail
+    assert sorted((exported / LOADED).read_text().split()) == sorted(FAMILIES), tail
