@@ -198,9 +198,11 @@ def test_cli_help_lists_the_groups(tmp_path):
 
 
 def test_detection_study_cells_are_the_few_shot_detection_runs():
-    """docs/results.md's detection few-shot seeds are the study's GRPO 4-shot cells: same run but for the W&B group."""
+    """The study's GRPO 4-shot cells are few-shot detection runs in the world its figures were measured in
+    (placeholder thoughts, a 48-token cap): the same run but for the W&B group."""
     study = load_config(composed(["experiment=synth_study_det", "task.shots=4", "algo=synth_grpo", "seed=1"]))
-    single = load_config(composed(["experiment=synth_det_fewshot", "seed=1"]))
+    then = ["task.synthetic.thought=none", "rollout.sampling.max_new_tokens=48"]
+    single = load_config(composed(["experiment=synth_det_fewshot", "seed=1", *then]))
     assert study.logger.group == "synth-study-det"
     assert dataclasses.replace(study, logger=single.logger) == single
     assert single.task.train_query == "all" and single.task.train_negatives == 0.5

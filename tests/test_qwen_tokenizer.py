@@ -175,7 +175,11 @@ def test_the_default_bpe_tokenizer_keeps_earlier_cache_names_and_base_recipes(tm
 
     assert TINY.short_hash() == "3a425c5537"
     assert dataclasses.replace(TINY, tokenizer="qwen").short_hash() != TINY.short_hash()
-    base = ["model=synth_tiny_qwen3_vl", "task=synth_det_fewshot"]
+    base = [
+        "model=synth_tiny_qwen3_vl",
+        "task=synth_det_fewshot",
+        "task.synthetic.thought=none",
+    ]  # as recorded
     assert recipe_hash(recipe(compose_run(base, tmp_path, cache_dir))) == "d2fb99d29f"
     qwen = compose_run([*base, "model.tiny.tokenizer=qwen"], tmp_path, cache_dir)
     assert recipe_hash(recipe(qwen)) != "d2fb99d29f"

@@ -94,6 +94,62 @@ def test_sft_rows_are_virft_rows_with_positives_and_negatives(tmp_path):
     assert boxes and all(v in {0, 250, 500, 750, 1000} for b in boxes for v in b)
 
 
+def test_scene_thought_rows_name_the_images_objects_before_the_same_answers(tmp_path):
+    """`thought: scene`: each SFT solution starts with the image's objects in reading order, so the queried
+    category is listed exactly where the answer boxes it (base rows) and the answers are those of `none`."""
+    import re
+
+    from vrft.data.records import DetectionRecord
+    from vrft.synthetic.detection import scene_thought
+
+    split = (SplitCfg("virft", "sft"), SplitCfg("coco", "base_test"))
+    plain = read_virft(*_sft_path(world_task(task("detection", *split), tmp_path / "a")))
+    scene = read_virft(*_sft_path(world_task(task("detection", *split, thought="scene"), tmp_path / "b")))
+    assert len(plain) == len(scene)
+    for i in range(len(scene)):
+        thought, answer = re.fullmatch(r"<think>(.*)</think>(<answer>.*)", scene[i]["solution"]).groups()
+        named = thought.split(", ")
+        asked = re.search(r"category '(.+)'", scene[i]["problem"]).group(1)
+        assert answer == plain[i]["solution"] and 1 <= len(named) <= 3  # WorldSpec.objects: (1, 3)
+        assert (asked in named) == (answer != "<answer>No Objects</answer>")
+    cells = (("b x", (64, 64, 128, 128)), ("a y", (64, 0, 128, 64)))
+    two = [DetectionRecord(None, 1, 128, 128, 0, c, (b,)) for c, b in cells]
+    assert scene_thought(two) == "<think>a y, b x</think>"
+    assert world_spec({"thought": "none"}).short_hash() == world_spec({}).short_hash()
+    assert world_spec({"thought": "scene"}).short_hash() != world_spec({}).short_hash()
+    with pytest.raises(ConfigError, match="task.synthetic.thought"):
+        world_spec({"thought": "caption"})
+
+
+def test_scene_rows_name_a_novel_object_right_in_the_named_share_and_answer_what_they_saw(tmp_path):
+    """`thought: scene` with novel scenes in the base split: a `novel_named` share of the images holding a novel
+    object name it right; the others name it as its stand-in base category (same colour), and every answer about
+    that image follows the thought: the novel category is "No Objects", the stand-in gets the novel object's box."""
+    from vrft.synthetic.detection import seen_objects, stand_in
+
+    world = {"novel_in_base": 8, "novel_named": 0.25, "thought": "scene"}
+    t = world_task(
+        task("detection", SplitCfg("coco", "base_train"), SplitCfg("coco", "base_test"), **world), tmp_path
+    )
+    spec = spec_of(t.synthetic)[0]
+    truth = read_detection(t.train.path, t.train.images, spec.categories)
+    seen = seen_objects(spec, Path(t.train.path), Path(t.train.images))
+    novel_images = sorted({r.image_id for r in truth if r.category in spec.novel})
+    named = [i for i in novel_images if any(r.category in spec.novel for r in seen[i])]
+    assert len(named) == int(len(novel_images) * 0.25) and len(novel_images) == 8 * len(spec.novel)
+    for r in truth:
+        as_seen = [s for s in seen[r.image_id] if r.boxes == s.boxes]
+        want = (
+            r.category if r.image_id in named or r.category not in spec.novel else stand_in(spec, r.category)
+        )
+        assert [s.category for s in as_seen] == [want]
+    assert stand_in(spec, "red triangle") == "red circle" and stand_in(spec, "blue square") == "blue circle"
+
+
+def _sft_path(t: TaskCfg) -> tuple[str, str]:
+    return t.train.path, t.train.split
+
+
 def test_classification_and_grounding_formats(tmp_path):
     cls = world_task(
         task(

@@ -146,6 +146,25 @@ def test_rows_and_sft_targets_follow_the_mode(record, think):
     assert (SFT_THOUGHT in target) == (think != "off")
 
 
+@pytest.mark.parametrize("think", THINK_MODES)
+@pytest.mark.parametrize("thought", [True, False])
+def test_a_solutions_own_thought_is_its_target_in_the_on_layout_only(think, thought):
+    """Rows that carry their reasoning (`<think>red circle</think><answer>...`) train it in place of the
+    placeholder where the layout puts the thought first; the other layouts drop it, so targets keep their
+    layout's format."""
+    row = {"solution": "<think>red circle</think><answer>No Objects</answer>"}
+    target = sft_target(row, thought=thought, think=think)
+    if think == "on":
+        assert target == row["solution"]
+    else:
+        assert "red circle" not in target
+    answer = "<answer>No Objects</answer>"
+    placed = {"on": SFT_THOUGHT + answer, "after": answer + SFT_THOUGHT, "off": answer}[think]
+    assert sft_target({"solution": answer}, thought=thought, think=think) == (placed if thought else answer)
+    if think != "on":
+        assert target == (placed if thought else answer)
+
+
 def _kind(record) -> str:
     return {
         DetectionRecord: "detection",

@@ -10,6 +10,7 @@ the absolute grounding box). `sft_target` gives the supervised target in the sam
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from vrft.data.prompts import PROMPTS
@@ -20,6 +21,7 @@ from vrft.rewards.format import check_think
 
 SFT_THOUGHT = "<think>...</think>"
 """The placeholder reasoning of SFT targets with a thought (the data has no reasoning text)."""
+_OWN_THOUGHT = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
 def _problem(prompt_name: str, fields: dict[str, Any], think: str) -> str:
@@ -99,7 +101,13 @@ def to_row(
 def sft_target(row: dict[str, Any], thought: bool = False, think: str = "on") -> str:
     """The SFT target: the solution alone (the paper's answer-only SFT), or with `thought` (`algo.sft_think`) a
     placeholder thought where the `think` layout (`prompt.think`) puts it: before the answer (`on`), after it
-    (`after`), nowhere (`off`)."""
+    (`after`), nowhere (`off`). A solution that starts with its own `<think>...</think>` (the synthetic world's
+    `thought: scene` rows) keeps it in the `on` layout, in place of the placeholder, and loses it in the others."""
+    solution = row["solution"]
+    own = _OWN_THOUGHT.match(solution)
+    if own and check_think(think) == "on":
+        return solution
+    answer = solution[own.end() :] if own else solution
     if not thought or check_think(think) == "off":
-        return row["solution"]
-    return SFT_THOUGHT + row["solution"] if think == "on" else row["solution"] + SFT_THOUGHT
+        return answer
+    return SFT_THOUGHT + answer if think == "on" else answer + SFT_THOUGHT

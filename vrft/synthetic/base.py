@@ -90,8 +90,9 @@ def recipe(run: RunCfg) -> dict:
     ):  # the default, left out so that earlier recipes keep their hash
         del tiny["tokenizer"]
     world = d["task"].get("synthetic") or {}
-    if world.get("confuse") == "any":  # likewise the defaults of later keys
-        del world["confuse"]
+    for key, default in (("confuse", "any"), ("thought", "none")):  # likewise the defaults of later keys
+        if world.get(key) == default:
+            del world[key]
     for fn in d["reward"]["functions"].values():
         if fn.get("fn") is None:
             del fn["fn"]

@@ -14,7 +14,11 @@ localise and to reject. With `novel_in_base` > 0, `base_train` also holds that m
 the rows ask about novel categories too, as a pretrained detector knows a rare category weakly: every present one
 is answered with its boxes, and of the absent ones only `novel_named` are answered "No Objects", the others with
 the boxes of the objects that share the category's colour or shape (`confusions`); with `confuse: alike` an
-absent novel category with no such object in the image is always answered "No Objects". Left out: crowd boxes, masks, LVIS files (`vrft.data.standins` has an LVIS writer).
+absent novel category with no such object in the image is always answered "No Objects". With `thought: scene` the
+rows reason first: each solution starts with the image's objects as the base sees them (`scene_thought`,
+`seen_objects`: a novel object named right in a `novel_named` share of its images, as its `stand_in` base category
+in the others) and every answer follows that list, in place of the `confuse` boxes. Left out: crowd boxes, masks,
+LVIS files (`vrft.data.standins` has an LVIS writer).
 """
 
 from __future__ import annotations
@@ -154,18 +158,62 @@ def novel_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
     return out
 
 
+def scene_thought(objects: list) -> str:
+    """`<think>red circle, blue square</think>`: the image's present categories, one per box, in reading order
+    (top to bottom, then left to right). Pure."""
+    named = sorted((b[1], b[0], r.category) for r in objects for b in r.boxes)
+    return "<think>" + ", ".join(c for _, _, c in named) + "</think>"
+
+
+def stand_in(spec: WorldSpec, category: str) -> str:
+    """The base category a model that knows novel `category` weakly sees in its place: the first base category
+    of its colour, else of its shape ("red triangle" -> "red circle"). Pure."""
+    colour, shape = category.split(" ", 1)
+    same = [c for c in spec.base if c.split(" ", 1)[0] == colour]
+    return (same or [c for c in spec.base if c.split(" ", 1)[1] == shape])[0]
+
+
+def seen_objects(spec: WorldSpec, coco_json: Path, image_dir: Path) -> dict[int, list]:
+    """Each image's present categories as the base rows of a `thought: scene` world see them: of the images
+    that hold a novel object, a `novel_named` share (spread evenly) name it right and the others name it
+    `stand_in`, in the thought and in every answer about that image."""
+    out, k = {}, 0
+    for image_id, objects in sorted(by_image(read_detection(coco_json, image_dir, spec.categories)).items()):
+        if any(r.category in spec.novel for r in objects):
+            named = int((k + 1) * spec.novel_named) > int(k * spec.novel_named)
+            k += 1
+            if not named:
+                objects = [
+                    dataclasses.replace(r, category=stand_in(spec, r.category))
+                    if r.category in spec.novel
+                    else r
+                    for r in objects
+                ]
+        out[image_id] = objects
+    return out
+
+
+def scene_row(record, seen: list) -> tuple[str, tuple]:
+    """(thought, boxes) of one query in a `thought: scene` world: the answer follows what the thought saw."""
+    return scene_thought(seen), tuple(b for r in seen if r.category == record.category for b in r.boxes)
+
+
 def write_sft_rows(spec: WorldSpec, coco_json: Path, image_dir: Path, root: Path, prompt: str) -> Path:
-    """Write the SFT rows of a base split as a released-ViRFT dataset (save_to_disk) under `root`."""
+    """Write the SFT rows of a base split as a released-ViRFT dataset (save_to_disk) under `root`; with
+    `thought: scene` each solution starts with the image's `scene_thought` as `seen_objects` has it, and its
+    answer is what that thought saw (the `confuse` boxes do not apply)."""
     codec = Norm1000Codec()
     template = PROMPTS.get(prompt)
+    seen = seen_objects(spec, coco_json, image_dir) if spec.thought == "scene" else None
     rows = []
     for r in sft_queries(spec, coco_json, image_dir) + novel_queries(spec, coco_json, image_dir):
-        boxes = [codec.encode(b, r.width, r.height) for b in r.boxes]
+        thought, truth = scene_row(r, seen[r.image_id]) if seen is not None else ("", r.boxes)
+        boxes = [codec.encode(b, r.width, r.height) for b in truth]
         rows.append(
             {
                 "image": r.image,
                 "problem": template(category=r.category),
-                "solution": detection_solution(boxes),
+                "solution": thought + detection_solution(boxes),
             }
         )
     return write_virft_hf(root, rows, fmt="disk")

@@ -8,7 +8,8 @@ combination of a colour and a shape that base categories show separately; `novel
 category appear in that many base training images, named right in only a `novel_named` share of them (a
 category a pretrained model knows weakly, as LVIS's rare ones): a classification image is otherwise named by the
 coarse "<colour> shape" (`coarse_name`), and a detection query about an absent novel category is otherwise
-answered with a look-alike's boxes (`vrft.synthetic.detection`). `short_hash()` names the world's
+answered with a look-alike's boxes, or with `thought: scene` the novel object is named as a base category of its
+colour (`vrft.synthetic.detection`). `short_hash()` names the world's
 cache folder, so changing any field writes a new world. Left out: drawing (`vrft.synthetic.scenes`) and the
 files of each task family (`vrft.synthetic.detection`, `.classification`, `.grounding`).
 """
@@ -42,6 +43,10 @@ CONFUSE = ("any", "alike")
 """Which absent novel-category queries of the base rows may be answered with other objects' boxes: `any` (every
 one, with the look-alikes' boxes or else every object's) or `alike` (only where an object sharing the category's
 colour or shape is in the image; the others are answered "No Objects")."""
+THOUGHTS = ("none", "scene")
+"""What the base SFT rows of a detection world reason before answering: `none` (the placeholder `<think>...</think>`
+of `algo.sft_think`) or `scene` (the image's objects in reading order, `<think>red circle, blue square</think>`,
+so the answer can follow from a list the model wrote instead of from the pixels alone)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class WorldSpec:
     novel_in_base: int = 0
     novel_named: float = 1.0
     confuse: str = "any"
+    thought: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("colors", "shapes", "novel", "objects", "cells"):
@@ -90,11 +96,12 @@ class WorldSpec:
         return f"{category.split(' ', 1)[0]} shape"
 
     def short_hash(self) -> str:
-        """10 hex digits of the recipe; `confuse` counts only when not "any", so the worlds written before it
-        existed keep their names."""
+        """10 hex digits of the recipe; `confuse` and `thought` count only when not their defaults ("any",
+        "none"), so the worlds written before they existed keep their names."""
         fields = dataclasses.asdict(self)
-        if fields["confuse"] == "any":
-            del fields["confuse"]
+        for key, default in (("confuse", "any"), ("thought", "none")):
+            if fields[key] == default:
+                del fields[key]
         blob = json.dumps({"recipe": RECIPE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -122,6 +129,7 @@ def _validate(s: WorldSpec) -> None:
         ("novel_in_base", s.novel_in_base >= 0, "a non-negative number of images per novel category"),
         ("novel_named", 0 <= s.novel_named <= 1, "the share (0..1) of novel_in_base images named right"),
         ("confuse", s.confuse in CONFUSE, f"one of {', '.join(CONFUSE)}"),
+        ("thought", s.thought in THOUGHTS, f"one of {', '.join(THOUGHTS)}"),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
     )
     for key, ok, allowed in checks:
