@@ -31,6 +31,7 @@ from vrft.config import RunCfg
 from vrft.errors import ConfigError, ModelError
 from vrft.models.spec import SYNTHETIC_PREFIX
 from vrft.synthetic.gate import check_gate
+from vrft.synthetic.spec import LATER_DEFAULTS
 from vrft.synthetic.world import TASK_KEYS
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def recipe(run: RunCfg) -> dict:
     ):  # the default, left out so that earlier recipes keep their hash
         del tiny["tokenizer"]
     world = d["task"].get("synthetic") or {}
-    for key, default in (("confuse", "any"), ("thought", "none")):  # likewise the defaults of later keys
+    for key, default in LATER_DEFAULTS.items():  # likewise the world keys added later
         if world.get(key) == default:
             del world[key]
     for fn in d["reward"]["functions"].values():

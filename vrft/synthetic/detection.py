@@ -132,6 +132,11 @@ def confusions(record, objects: list) -> tuple:
     return tuple(b for r in (alike or [r for r in objects if r.boxes]) for b in r.boxes)
 
 
+def spread(k: int, share: float) -> bool:
+    """Whether the k-th item (from 0) is one of a `share` of items spread evenly over a sequence. Pure."""
+    return int((k + 1) * share) > int(k * share)
+
+
 def novel_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
     """Novel-category queries of the base split's novel scenes: every present one with its boxes; of the absent
     ones (as many as the image's positives, `negatives`-ratio sampled), `novel_named` of them answered "No
@@ -151,8 +156,11 @@ def novel_queries(spec: WorldSpec, coco_json: Path, image_dir: Path) -> list:
             if spec.confuse == "alike" and not look_alikes(r, every[image_id]):
                 out.append(r)
                 continue
-            named = int((k + 1) * spec.novel_named) > int(k * spec.novel_named)
-            out.append(r if named else dataclasses.replace(r, boxes=confusions(r, every[image_id])))
+            out.append(
+                r
+                if spread(k, spec.novel_named)
+                else dataclasses.replace(r, boxes=confusions(r, every[image_id]))
+            )
             k += 1
         out.extend(pos)
     return out
@@ -180,7 +188,7 @@ def seen_objects(spec: WorldSpec, coco_json: Path, image_dir: Path) -> dict[int,
     out, k = {}, 0
     for image_id, objects in sorted(by_image(read_detection(coco_json, image_dir, spec.categories)).items()):
         if any(r.category in spec.novel for r in objects):
-            named = int((k + 1) * spec.novel_named) > int(k * spec.novel_named)
+            named = spread(k, spec.novel_named)
             k += 1
             if not named:
                 objects = [

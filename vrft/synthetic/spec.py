@@ -47,6 +47,9 @@ THOUGHTS = ("none", "scene")
 """What the base SFT rows of a detection world reason before answering: `none` (the placeholder `<think>...</think>`
 of `algo.sft_think`) or `scene` (the image's objects in reading order, `<think>red circle, blue square</think>`,
 so the answer can follow from a list the model wrote instead of from the pixels alone)."""
+LATER_DEFAULTS = {"confuse": "any", "thought": "none"}
+"""Keys added after worlds and bases were first cached: at these values they are left out of `short_hash()` and of a
+base model's recipe (`vrft.synthetic.base.recipe`), so what was built before them keeps its name."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,9 @@ class WorldSpec:
         return f"{category.split(' ', 1)[0]} shape"
 
     def short_hash(self) -> str:
-        """10 hex digits of the recipe; `confuse` and `thought` count only when not their defaults ("any",
-        "none"), so the worlds written before they existed keep their names."""
+        """10 hex digits of the recipe; the `LATER_DEFAULTS` keys count only when not at their defaults."""
         fields = dataclasses.asdict(self)
-        for key, default in (("confuse", "any"), ("thought", "none")):
+        for key, default in LATER_DEFAULTS.items():
             if fields[key] == default:
                 del fields[key]
         blob = json.dumps({"recipe": RECIPE_VERSION, **fields}, sort_keys=True)
