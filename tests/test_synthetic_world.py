@@ -121,6 +121,17 @@ def test_scene_thought_rows_name_the_images_objects_before_the_same_answers(tmp_
         world_spec({"thought": "caption"})
 
 
+@pytest.mark.parametrize("kind", ["classification", "grounding"])
+def test_a_scene_thought_outside_detection_is_a_config_error(kind):
+    """Only detection rows carry a scene thought, so asking another kind of world for one fails at the edge
+    instead of writing the same rows as `none` under another hash."""
+    assert world_spec({"kind": kind}).thought == "none"
+    with pytest.raises(
+        ConfigError, match="task.synthetic.thought='scene' is invalid: scene applies to detection"
+    ):
+        world_spec({"kind": kind, "thought": "scene"})
+
+
 def test_scene_rows_name_a_novel_object_right_in_the_named_share_and_answer_what_they_saw(tmp_path):
     """`thought: scene` with novel scenes in the base split: a `novel_named` share of the images holding a novel
     object name it right; the others name it as its stand-in base category (same colour), and every answer about

@@ -146,8 +146,12 @@ def test_rows_and_sft_targets_follow_the_mode(record, think):
     assert (SFT_THOUGHT in target) == (think != "off")
 
 
-@pytest.mark.parametrize("think", THINK_MODES)
-@pytest.mark.parametrize("thought", [True, False])
+# every layout with and without `algo.sft_think`, except answer-only in the `on` layout, whose target was the
+# solution as written before solutions carried their own thought
+OWN_THOUGHT_CASES = [(t, s) for t in THINK_MODES for s in (True, False) if s or t != "on"]
+
+
+@pytest.mark.parametrize(("think", "thought"), OWN_THOUGHT_CASES)
 def test_a_solutions_own_thought_is_its_target_in_the_on_layout_only(think, thought):
     """Rows that carry their reasoning (`<think>red circle</think><answer>...`) train it in place of the
     placeholder where the layout puts the thought first; the other layouts drop it, so targets keep their

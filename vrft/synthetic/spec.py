@@ -46,7 +46,8 @@ colour or shape is in the image; the others are answered "No Objects")."""
 THOUGHTS = ("none", "scene")
 """What the base SFT rows of a detection world reason before answering: `none` (the placeholder `<think>...</think>`
 of `algo.sft_think`) or `scene` (the image's objects in reading order, `<think>red circle, blue square</think>`,
-so the answer can follow from a list the model wrote instead of from the pixels alone)."""
+so the answer can follow from a list the model wrote instead of from the pixels alone). Classification and
+grounding worlds take `none` only."""
 LATER_DEFAULTS = {"confuse": "any", "thought": "none"}
 """Keys added after worlds and bases were first cached: at these values they are left out of `short_hash()` and of a
 base model's recipe (`vrft.synthetic.base.recipe`), so what was built before them keeps its name."""
@@ -132,6 +133,7 @@ def _validate(s: WorldSpec) -> None:
         ("novel_named", 0 <= s.novel_named <= 1, "the share (0..1) of novel_in_base images named right"),
         ("confuse", s.confuse in CONFUSE, f"one of {', '.join(CONFUSE)}"),
         ("thought", s.thought in THOUGHTS, f"one of {', '.join(THOUGHTS)}"),
+        ("thought", s.thought == "none" or s.kind == "detection", "scene applies to detection worlds only"),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
     )
     for key, ok, allowed in checks:
