@@ -112,13 +112,19 @@ def test_scene_thought_rows_name_the_images_objects_before_the_same_answers(tmp_
         asked = re.search(r"category '(.+)'", scene[i]["problem"]).group(1)
         assert answer == plain[i]["solution"] and 1 <= len(named) <= 3  # WorldSpec.objects: (1, 3)
         assert (asked in named) == (answer != "<answer>No Objects</answer>")
-    cells = (("b x", (64, 64, 128, 128)), ("a y", (64, 0, 128, 64)))
-    two = [DetectionRecord(None, 1, 128, 128, 0, c, (b,)) for c, b in cells]
-    assert scene_thought(two) == "<think>a y, b x</think>"
-    assert world_spec({"thought": "none"}).short_hash() == world_spec({}).short_hash()
+    # reading order (top row left to right, then the next row), neither column-major nor alphabetical
+    cells = (("a y", (0, 64, 64, 128)), ("c z", (64, 0, 128, 64)), ("b x", (0, 0, 64, 64)))
+    three = [DetectionRecord(None, 1, 128, 128, 0, c, (b,)) for c, b in cells]
+    assert scene_thought(three) == "<think>b x, c z, a y</think>"
+    assert (
+        world_spec({"thought": "none"}).short_hash() == "05f709d580"
+    )  # the hash from before the key existed
     assert world_spec({"thought": "scene"}).short_hash() != world_spec({}).short_hash()
     with pytest.raises(ConfigError, match="task.synthetic.thought"):
         world_spec({"thought": "caption"})
+    alone = {"colors": ["red", "green"], "shapes": ["circle", "square"], "thought": "scene"}
+    with pytest.raises(ConfigError, match="task.synthetic.thought='scene' is invalid: scene needs a base"):
+        world_spec({**alone, "novel": ["red circle", "red square", "green circle"]})  # green square is alone
 
 
 @pytest.mark.parametrize("kind", ["classification", "grounding"])
@@ -136,6 +142,8 @@ def test_scene_rows_name_a_novel_object_right_in_the_named_share_and_answer_what
     """`thought: scene` with novel scenes in the base split: a `novel_named` share of the images holding a novel
     object name it right; the others name it as its stand-in base category (same colour), and every answer about
     that image follows the thought: the novel category is "No Objects", the stand-in gets the novel object's box."""
+    import re
+
     from vrft.synthetic.detection import seen_objects, stand_in
 
     world = {"novel_in_base": 8, "novel_named": 0.25, "thought": "scene"}
@@ -155,6 +163,20 @@ def test_scene_rows_name_a_novel_object_right_in_the_named_share_and_answer_what
         )
         assert [s.category for s in as_seen] == [want]
     assert stand_in(spec, "red triangle") == "red circle" and stand_in(spec, "blue square") == "blue circle"
+    rows = read_virft(
+        *_sft_path(
+            world_task(
+                task("detection", SplitCfg("virft", "sft"), SplitCfg("coco", "base_test"), **world), tmp_path
+            )
+        )
+    )
+    asked_novel = 0
+    for row in rows:  # every answer, novel queries included, boxes what the thought names and only that
+        thought, answer = re.fullmatch(r"<think>(.*)</think>(<answer>.*)", row["solution"]).groups()
+        asked = re.search(r"category '(.+)'", row["problem"]).group(1)
+        assert (asked in thought.split(", ")) == (answer != "<answer>No Objects</answer>")
+        asked_novel += asked in spec.novel
+    assert asked_novel > 0
 
 
 def _sft_path(t: TaskCfg) -> tuple[str, str]:

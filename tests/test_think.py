@@ -159,7 +159,7 @@ def test_a_solutions_own_thought_is_its_target_in_the_on_layout_only(think, thou
     row = {"solution": "<think>red circle</think><answer>No Objects</answer>"}
     target = sft_target(row, thought=thought, think=think)
     if think == "on":
-        assert target == row["solution"]
+        assert target == row["solution"] == sft_target(row, thought=False, think=think)
     else:
         assert "red circle" not in target
     answer = "<answer>No Objects</answer>"

@@ -134,11 +134,21 @@ def _validate(s: WorldSpec) -> None:
         ("confuse", s.confuse in CONFUSE, f"one of {', '.join(CONFUSE)}"),
         ("thought", s.thought in THOUGHTS, f"one of {', '.join(THOUGHTS)}"),
         ("thought", s.thought == "none" or s.kind == "detection", "scene applies to detection worlds only"),
+        (
+            "thought",
+            s.thought == "none" or all(_has_stand_in(s, n) for n in s.novel),
+            "scene needs a base category sharing each novel one's colour or shape (its stand-in)",
+        ),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
     )
     for key, ok, allowed in checks:
         if not ok:
             raise ConfigError(f"task.synthetic.{key}={getattr(s, key)!r} is invalid: {allowed}")
+
+
+def _has_stand_in(s: WorldSpec, novel: str) -> bool:
+    colour, shape = novel.split(" ", 1)
+    return any(colour in c.split(" ", 1) or shape in c.split(" ", 1) for c in s.base)
 
 
 def world_spec(block: dict[str, Any] | None) -> WorldSpec:
