@@ -116,15 +116,16 @@ def test_scene_thought_rows_name_the_images_objects_before_the_same_answers(tmp_
     cells = (("a y", (0, 64, 64, 128)), ("c z", (64, 0, 128, 64)), ("b x", (0, 0, 64, 64)))
     three = [DetectionRecord(None, 1, 128, 128, 0, c, (b,)) for c, b in cells]
     assert scene_thought(three) == "<think>b x, c z, a y</think>"
-    assert (
-        world_spec({"thought": "none"}).short_hash() == "05f709d580"
-    )  # the hash from before the key existed
+    # the default world's hash from before the key existed
+    assert world_spec({"thought": "none"}).short_hash() == "05f709d580"
     assert world_spec({"thought": "scene"}).short_hash() != world_spec({}).short_hash()
     with pytest.raises(ConfigError, match="task.synthetic.thought"):
         world_spec({"thought": "caption"})
     alone = {"colors": ["red", "green"], "shapes": ["circle", "square"], "thought": "scene"}
     with pytest.raises(ConfigError, match="task.synthetic.thought='scene' is invalid: scene needs a base"):
         world_spec({**alone, "novel": ["red circle", "red square", "green circle"]})  # green square is alone
+    with pytest.raises(ConfigError, match="task.synthetic.novel=.*is invalid"):  # checked before its stand-in
+        world_spec({"novel": ["redtriangle"], "thought": "scene"})
 
 
 @pytest.mark.parametrize("kind", ["classification", "grounding"])

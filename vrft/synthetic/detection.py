@@ -35,7 +35,7 @@ from vrft.data.rows import detection_solution
 from vrft.data.standins import write_virft_hf
 from vrft.models.codec import Norm1000Codec
 from vrft.synthetic.scenes import make_scene, render
-from vrft.synthetic.spec import WorldSpec
+from vrft.synthetic.spec import WorldSpec, stand_ins
 
 
 def split_categories(spec: WorldSpec, split: str) -> tuple[list[str], list[str]]:
@@ -176,9 +176,7 @@ def scene_thought(objects: list) -> str:
 def stand_in(spec: WorldSpec, category: str) -> str:
     """The base category a model that knows novel `category` weakly sees in its place: the first base category
     of its colour, else of its shape ("red triangle" -> "red circle"). Pure."""
-    colour, shape = category.split(" ", 1)
-    same = [c for c in spec.base if c.split(" ", 1)[0] == colour]
-    return (same or [c for c in spec.base if c.split(" ", 1)[1] == shape])[0]
+    return stand_ins(spec, category)[0]
 
 
 def seen_objects(spec: WorldSpec, coco_json: Path, image_dir: Path) -> dict[int, list]:

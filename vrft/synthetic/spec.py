@@ -136,7 +136,7 @@ def _validate(s: WorldSpec) -> None:
         ("thought", s.thought == "none" or s.kind == "detection", "scene applies to detection worlds only"),
         (
             "thought",
-            s.thought == "none" or all(_has_stand_in(s, n) for n in s.novel),
+            s.thought == "none" or all(stand_ins(s, n) for n in s.novel if n in cats),
             "scene needs a base category sharing each novel one's colour or shape (its stand-in)",
         ),
         ("splits", all(n >= 0 for n in s.splits.values()), "non-negative image counts"),
@@ -146,9 +146,12 @@ def _validate(s: WorldSpec) -> None:
             raise ConfigError(f"task.synthetic.{key}={getattr(s, key)!r} is invalid: {allowed}")
 
 
-def _has_stand_in(s: WorldSpec, novel: str) -> bool:
-    colour, shape = novel.split(" ", 1)
-    return any(colour in c.split(" ", 1) or shape in c.split(" ", 1) for c in s.base)
+def stand_ins(spec: WorldSpec, category: str) -> list[str]:
+    """The base categories a model that knows `category` weakly may see in its place: those of its colour, else
+    those of its shape (`vrft.synthetic.detection.stand_in` takes the first). Pure."""
+    colour, shape = category.split(" ", 1)
+    same = [c for c in spec.base if c.split(" ", 1)[0] == colour]
+    return same or [c for c in spec.base if c.split(" ", 1)[1] == shape]
 
 
 def world_spec(block: dict[str, Any] | None) -> WorldSpec:
